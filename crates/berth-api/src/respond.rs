@@ -1,0 +1,74 @@
+//! Engine replies and errors as Docker's HTTP responses.
+
+use crate::body::ApiBody;
+use crate::stream;
+use berth_engine::{EngineError, Reply};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+pub type Resp = Response<ApiBody>;
+
+pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
+    let body = serde_json::to_vec(v).unwrap_or_else(|e| format!("{{\"message\":\"encode: {e}\"}}").into_bytes());
+    with_headers(Response::builder().status(status).header("Content-Type", "application/json"), ApiBody::full(body))
+}
+
+pub fn with_headers(b: hyper::http::response::Builder, body: ApiBody) -> Resp {
+    b.header("Api-Version", berth_engine::action::API_VERSION)
+        .header("Docker-Experimental", "false")
+        .header("Ostype", "linux")
+        .header("Server", concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)"))
+        .body(body)
+        .unwrap_or_else(|_| Response::new(ApiBody::empty()))
+}
+
+pub fn error(status: u16, message: &str) -> Resp {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &serde_json::json!({ "message": message }))
+}
+
+pub fn engine_error(e: &EngineError) -> Resp {
+    let status = match e {
+        EngineError::NotFound(_) => 404,
+        EngineError::Conflict(_) => 409,
+        EngineError::Invalid(_) => 400,
+        EngineError::NotImplemented(_) => 501,
+        EngineError::Internal(_) => 500,
+    };
+    error(status, &e.to_string())
+}
+
+fn empty(status: StatusCode) -> Resp {
+    with_headers(Response::builder().status(status), ApiBody::empty())
+}
+
+pub fn reply(r: Reply) -> Resp {
+    use Reply::*;
+    let ok = StatusCode::OK;
+    match r {
+        Empty => empty(StatusCode::NO_CONTENT),
+        NotModified => empty(StatusCode::NOT_MODIFIED),
+        Text(t) => with_headers(
+            Response::builder().header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-cache"),
+            ApiBody::full(t),
+        ),
+        Created(id) => json(StatusCode::CREATED, &id),
+        Version(v) => json(ok, &v),
+        Info(v) => json(ok, &v),
+        Container(c) => json(ok, &c),
+        Containers(c) => json(ok, &c),
+        Wait(code) => json(ok, &serde_json::json!({ "StatusCode": code })),
+        Logs { tty, lines } => stream::logs(tty, lines),
+        Exec(_) => error(500, "exec start must be routed through the hijack path"),
+        ExecInfo(e) => json(ok, &e),
+        ImageImported(id) => {
+            let line = format!("{}\n", serde_json::json!({ "status": id }));
+            with_headers(Response::builder().header("Content-Type", "application/json"), ApiBody::full(line))
+        }
+        Images(i) => json(ok, &i),
+        Image(i) => json(ok, &i),
+        ImageDeleted(d) => json(ok, &d),
+        Networks(n) => json(ok, &n),
+        Network(n) => json(ok, &n),
+    }
+}

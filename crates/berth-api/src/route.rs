@@ -1,0 +1,217 @@
+//! Request routing: Docker Engine API paths (optionally prefixed by `/vX.Y`) to actions.
+//! Pure functions over method, path, query and body: no I/O, never panics on odd input.
+
+use berth_engine::container::lifecycle::WaitCondition;
+use berth_engine::container::logs::LogOptions;
+use berth_engine::Action;
+use hyper::Method;
+use std::collections::HashMap;
+
+/// What a request asks for.
+#[derive(Debug)]
+pub enum Route {
+    Action(Action),
+    /// `POST /exec/{id}/start`: the connection is hijacked for the process's stdio.
+    ExecStart { exec_id: String, detach: bool },
+    /// `POST /exec/{id}/resize`, `POST /containers/{id}/resize`: accepted, nothing to do yet.
+    Resize,
+    /// `POST /images/create?fromSrc=-`: the body is a tarball streamed to a file first.
+    ImageImport { reference: String, changes: Vec<String> },
+}
+
+#[derive(Debug, PartialEq)]
+pub struct RouteError {
+    pub status: u16,
+    pub message: String,
+}
+
+fn bad(message: impl Into<String>) -> RouteError {
+    RouteError { status: 400, message: message.into() }
+}
+
+/// Strips the `/v1.51` style version prefix.
+pub fn strip_version(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(i) = rest.find('/') {
+            if rest[..i].chars().all(|c| c.is_ascii_digit() || c == '.') && i > 0 {
+                return &rest[i..];
+            }
+        }
+    }
+    path
+}
+
+pub fn query_map(query: &str) -> HashMap<String, Vec<String>> {
+    let mut m: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        m.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    m
+}
+
+struct Query(HashMap<String, Vec<String>>);
+
+impl Query {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+    }
+    fn all(&self, k: &str) -> Vec<String> {
+        self.0.get(k).cloned().unwrap_or_default()
+    }
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("1") | Some("true") | Some("True") | Some("yes"))
+    }
+    fn int(&self, k: &str) -> Result<Option<i64>, RouteError> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| bad(format!("invalid value for {k}: {v:?} is not an integer"))),
+        }
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, RouteError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON in request body: {e}")))
+}
+
+/// Maps one request to a route, or an error with its HTTP status.
+pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Route, RouteError> {
+    let path = strip_version(path);
+    let q = Query(query_map(query));
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = method.as_str();
+    let act = |a| Ok(Route::Action(a));
+    match (m, seg.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => act(Action::Ping),
+        ("GET", ["version"]) => act(Action::Version),
+        ("GET", ["info"]) => act(Action::Info),
+        ("POST", ["containers", "create"]) => act(Action::ContainerCreate {
+            name: q.get("name").map(str::to_string),
+            body: Box::new(json(body)?),
+        }),
+        ("GET", ["containers", "json"]) => act(Action::ContainerList { all: q.flag("all") }),
+        ("GET", ["containers", id, "json"]) => act(Action::ContainerInspect { id: id.to_string() }),
+        ("POST", ["containers", id, "start"]) => act(Action::ContainerStart { id: id.to_string() }),
+        ("POST", ["containers", id, "stop"]) => act(Action::ContainerStop {
+            id: id.to_string(),
+            timeout: q.int("t")?.or(q.int("timeout")?),
+        }),
+        ("POST", ["containers", id, "restart"]) => Err(not_implemented(&format!("restart of {id}"))),
+        ("POST", ["containers", id, "kill"]) => act(Action::ContainerKill {
+            id: id.to_string(),
+            signal: q.get("signal").map(str::to_string),
+        }),
+        ("POST", ["containers", id, "wait"]) => act(Action::ContainerWait {
+            id: id.to_string(),
+            condition: match q.get("condition") {
+                None | Some("") | Some("not-running") => WaitCondition::NotRunning,
+                Some("next-exit") => WaitCondition::NextExit,
+                Some("removed") => WaitCondition::Removed,
+                Some(o) => return Err(bad(format!("invalid condition: {o:?}"))),
+            },
+        }),
+        ("DELETE", ["containers", id]) => act(Action::ContainerRemove { id: id.to_string(), force: q.flag("force") }),
+        ("GET", ["containers", id, "logs"]) => act(Action::ContainerLogs {
+            id: id.to_string(),
+            options: LogOptions {
+                follow: q.flag("follow"),
+                stdout: q.flag("stdout"),
+                stderr: q.flag("stderr"),
+                tail: match q.get("tail") {
+                    None | Some("") | Some("all") => None,
+                    Some(n) => Some(n.parse().map_err(|_| bad(format!("invalid value for tail: {n:?}")))?),
+                },
+            },
+        }),
+        ("POST", ["containers", id, "exec"]) => act(Action::ExecCreate { id: id.to_string(), config: Box::new(json(body)?) }),
+        ("POST", ["exec", id, "start"]) => {
+            let cfg: serde_json::Value = json(body)?;
+            Ok(Route::ExecStart { exec_id: id.to_string(), detach: cfg["Detach"].as_bool().unwrap_or(false) })
+        }
+        ("POST", ["exec", _, "resize"]) | ("POST", ["containers", _, "resize"]) => Ok(Route::Resize),
+        ("GET", ["exec", id, "json"]) => act(Action::ExecInspect { exec_id: id.to_string() }),
+        ("POST", ["images", "create"]) => match (q.get("fromSrc"), q.get("fromImage")) {
+            (Some("-"), _) => {
+                let repo = q.get("repo").unwrap_or_default();
+                let tag = q.get("tag").unwrap_or_default();
+                let reference = if tag.is_empty() || repo.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+                Ok(Route::ImageImport { reference, changes: q.all("changes") })
+            }
+            (Some(src), _) => Err(bad(format!("importing from {src:?} is not supported: upload the tarball (fromSrc=-)"))),
+            (None, Some(img)) => Err(not_implemented(&format!("pulling {img} from a registry"))),
+            (None, None) => Err(bad("either fromSrc or fromImage is required")),
+        },
+        ("GET", ["images", "json"]) => act(Action::ImageList),
+        ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect { name: name.join("/") }),
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => act(Action::ImageRemove { name: name.join("/"), force: q.flag("force") }),
+        ("GET", ["networks"]) => act(Action::NetworkList),
+        ("GET", ["networks", id]) => act(Action::NetworkInspect { id: id.to_string() }),
+        _ => Err(not_implemented(&format!("{m} {path}"))),
+    }
+}
+
+fn not_implemented(what: &str) -> RouteError {
+    RouteError { status: 501, message: format!("{what} is not implemented by berth") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix_is_optional() {
+        assert_eq!(strip_version("/v1.51/containers/json"), "/containers/json");
+        assert_eq!(strip_version("/containers/json"), "/containers/json");
+        assert_eq!(strip_version("/version"), "/version");
+        assert_eq!(strip_version("/v/x"), "/v/x");
+    }
+
+    #[test]
+    fn create_with_name_and_body() {
+        let r = route(&Method::POST, "/v1.51/containers/create", "name=web", br#"{"Image":"bb"}"#).unwrap();
+        match r {
+            Route::Action(Action::ContainerCreate { name, body }) => {
+                assert_eq!(name.as_deref(), Some("web"));
+                assert_eq!(body.image.as_deref(), Some("bb"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_json_and_bad_numbers_are_400() {
+        let e = route(&Method::POST, "/containers/create", "", b"{nope").unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = route(&Method::POST, "/containers/x/stop", "t=abc", b"").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("t"));
+    }
+
+    #[test]
+    fn unknown_endpoint_is_501_naming_it() {
+        let e = route(&Method::POST, "/swarm/init", "", b"").unwrap_err();
+        assert_eq!(e.status, 501);
+        assert!(e.message.contains("/swarm/init"));
+    }
+
+    #[test]
+    fn import_reference_from_repo_and_tag() {
+        match route(&Method::POST, "/images/create", "fromSrc=-&repo=bb&tag=1&changes=ENV+A%3D1", b"").unwrap() {
+            Route::ImageImport { reference, changes } => {
+                assert_eq!(reference, "bb:1");
+                assert_eq!(changes, vec!["ENV A=1"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_names_with_slashes() {
+        match route(&Method::GET, "/images/localhost:5000/x/json", "", b"").unwrap() {
+            Route::Action(Action::ImageInspect { name }) => assert_eq!(name, "localhost:5000/x"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

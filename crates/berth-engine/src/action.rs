@@ -1,0 +1,274 @@
+//! The daemon's control plane as one enum. The API layer turns each HTTP request into an
+//! [`Action`]; [`Engine::handle`] performs it and answers with a [`Reply`].
+//!
+//! | Action | Docker endpoint |
+//! |---|---|
+//! | `Ping`, `Version`, `Info` | `GET /_ping`, `GET /version`, `GET /info` |
+//! | `ContainerCreate` | `POST /containers/create` |
+//! | `ContainerStart`/`Stop`/`Kill`/`Remove` | `POST /containers/{id}/start` … `DELETE /containers/{id}` |
+//! | `ContainerList`, `ContainerInspect` | `GET /containers/json`, `GET /containers/{id}/json` |
+//! | `ContainerWait` | `POST /containers/{id}/wait` |
+//! | `ContainerLogs` | `GET /containers/{id}/logs` (streamed) |
+//! | `ExecCreate`, `ExecStart`, `ExecInspect` | `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json` |
+//! | `ImageImport`, `ImageList`, `ImageInspect`, `ImageRemove` | `POST /images/create?fromSrc=-`, `GET /images/json`, … |
+//! | `NetworkList`, `NetworkInspect` | `GET /networks`, `GET /networks/{id}` |
+
+use crate::container::exec::ExecProcess;
+use crate::container::lifecycle::WaitCondition;
+use crate::container::logs::LogOptions;
+use crate::error::Result;
+use crate::Engine;
+use berth_runtime::logfile::LogLine;
+use bollard_stubs::models::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub enum Action {
+    Ping,
+    Version,
+    Info,
+    ContainerCreate { name: Option<String>, body: Box<ContainerCreateBody> },
+    ContainerStart { id: String },
+    ContainerStop { id: String, timeout: Option<i64> },
+    ContainerKill { id: String, signal: Option<String> },
+    ContainerRemove { id: String, force: bool },
+    ContainerList { all: bool },
+    ContainerInspect { id: String },
+    ContainerWait { id: String, condition: WaitCondition },
+    ContainerLogs { id: String, options: LogOptions },
+    ExecCreate { id: String, config: Box<ExecConfig> },
+    ExecStart { exec_id: String },
+    ExecInspect { exec_id: String },
+    /// `file` holds the uploaded tarball.
+    ImageImport { file: PathBuf, reference: String, changes: Vec<String> },
+    ImageList,
+    ImageInspect { name: String },
+    ImageRemove { name: String, force: bool },
+    NetworkList,
+    NetworkInspect { id: String },
+}
+
+pub enum Reply {
+    Empty,
+    /// 304: nothing to do (start of a running container, stop of a stopped one).
+    NotModified,
+    Text(String),
+    Created(IdResponseLike),
+    Version(Box<SystemVersion>),
+    Info(serde_json::Value),
+    Container(Box<ContainerInspectResponse>),
+    Containers(Vec<ContainerSummary>),
+    Wait(i64),
+    Logs { tty: bool, lines: mpsc::Receiver<LogLine> },
+    Exec(ExecProcess),
+    ExecInfo(Box<ExecInspectResponse>),
+    ImageImported(String),
+    Images(Vec<ImageSummary>),
+    Image(Box<ImageInspect>),
+    ImageDeleted(Vec<ImageDeleteResponseItem>),
+    Networks(Vec<NetworkInspect>),
+    Network(Box<NetworkInspect>),
+}
+
+/// `{"Id": ..., "Warnings": [...]}`
+#[derive(Debug, serde::Serialize)]
+pub struct IdResponseLike {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Warnings")]
+    pub warnings: Vec<String>,
+}
+
+pub const API_VERSION: &str = "1.51";
+pub const MIN_API_VERSION: &str = "1.24";
+
+impl Engine {
+    pub async fn handle(self: &Arc<Self>, action: Action) -> Result<Reply> {
+        use Action::*;
+        Ok(match action {
+            Ping => Reply::Text("OK".into()),
+            Version => Reply::Version(Box::new(version())),
+            Info => Reply::Info(self.info()),
+            ContainerCreate { name, body } => {
+                Reply::Created(IdResponseLike { id: self.create_container(name, *body)?, warnings: vec![] })
+            }
+            ContainerStart { id } => {
+                if self.start(&id).await? {
+                    Reply::Empty
+                } else {
+                    Reply::NotModified
+                }
+            }
+            ContainerStop { id, timeout } => {
+                if self.stop(&id, timeout).await? {
+                    Reply::Empty
+                } else {
+                    Reply::NotModified
+                }
+            }
+            ContainerKill { id, signal } => {
+                self.kill(&id, signal.as_deref())?;
+                Reply::Empty
+            }
+            ContainerRemove { id, force } => {
+                self.remove(&id, force).await?;
+                Reply::Empty
+            }
+            ContainerList { all } => Reply::Containers(self.list_containers(all)),
+            ContainerInspect { id } => Reply::Container(Box::new(self.inspect_container(&id)?)),
+            ContainerWait { id, condition } => Reply::Wait(self.wait(&id, condition).await?),
+            ContainerLogs { id, options } => {
+                let (tty, lines) = self.logs(&id, options)?;
+                Reply::Logs { tty, lines }
+            }
+            ExecCreate { id, config } => Reply::Created(IdResponseLike { id: self.exec_create(&id, *config)?, warnings: vec![] }),
+            ExecStart { exec_id } => Reply::Exec(self.exec_start(&exec_id)?),
+            ExecInspect { exec_id } => Reply::ExecInfo(Box::new(self.exec_inspect(&exec_id)?)),
+            ImageImport { file, reference, changes } => {
+                let img = crate::image::import(&self.images, &self.store, &file, &reference, &changes);
+                let _ = std::fs::remove_file(&file);
+                Reply::ImageImported(img?.id)
+            }
+            ImageList => Reply::Images(self.image_summaries()),
+            ImageInspect { name } => Reply::Image(Box::new(self.image_inspect(&name)?)),
+            ImageRemove { name, force: _ } => Reply::ImageDeleted(self.image_remove(&name)?),
+            NetworkList => Reply::Networks(self.network_views()),
+            NetworkInspect { id } => Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?))),
+        })
+    }
+
+    fn info(&self) -> serde_json::Value {
+        let cs = self.containers();
+        let running = cs.iter().filter(|c| c.is_running()).count();
+        serde_json::json!({
+            "ID": "berth",
+            "Containers": cs.len(),
+            "ContainersRunning": running,
+            "ContainersPaused": 0,
+            "ContainersStopped": cs.len() - running,
+            "Images": self.images.list().len(),
+            "Driver": "overlay",
+            "DockerRootDir": self.cfg.data_root,
+            "Name": nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "OperatingSystem": "linux",
+            "OSType": "linux",
+            "Architecture": std::env::consts::ARCH,
+            "KernelVersion": kernel_version(),
+            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["json-file"]},
+            "SecurityOptions": [],
+            "Warnings": [],
+        })
+    }
+
+    fn image_summaries(&self) -> Vec<ImageSummary> {
+        self.images
+            .list()
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id.clone(),
+                parent_id: String::new(),
+                repo_tags: i.repo_tags.clone(),
+                repo_digests: vec![],
+                created: chrono::DateTime::parse_from_rfc3339(&i.created).map(|t| t.timestamp()).unwrap_or(0),
+                size: i.size,
+                shared_size: -1,
+                labels: i.config.labels.clone().unwrap_or_default(),
+                containers: self.containers().iter().filter(|c| c.image_id == i.id).count() as i64,
+                manifests: None,
+                descriptor: None,
+            })
+            .collect()
+    }
+
+    fn image_inspect(&self, name: &str) -> Result<ImageInspect> {
+        let i = self.images.resolve(name)?;
+        Ok(ImageInspect {
+            id: Some(i.id.clone()),
+            repo_tags: Some(i.repo_tags.clone()),
+            repo_digests: Some(vec![]),
+            comment: Some(i.comment.clone()),
+            created: Some(i.created.clone()),
+            author: Some(String::new()),
+            config: Some(i.config.clone()),
+            architecture: Some(std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+            os: Some("linux".into()),
+            size: Some(i.size),
+            root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(i.layers.clone()) }),
+            ..Default::default()
+        })
+    }
+
+    fn image_remove(&self, name: &str) -> Result<Vec<ImageDeleteResponseItem>> {
+        let containers = self.containers();
+        let items = self.images.remove(&self.store, name, |id| {
+            containers.iter().find(|c| c.image_id == id).map(|c| c.id.clone())
+        })?;
+        Ok(items
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "Untagged" => ImageDeleteResponseItem { untagged: Some(v), deleted: None },
+                _ => ImageDeleteResponseItem { untagged: None, deleted: Some(v) },
+            })
+            .collect())
+    }
+
+    fn network_views(&self) -> Vec<NetworkInspect> {
+        self.networks.list().iter().map(|n| self.network_view(n)).collect()
+    }
+
+    fn network_view(&self, n: &crate::network::NetworkRec) -> NetworkInspect {
+        let containers = self
+            .containers()
+            .into_iter()
+            .filter(|c| c.is_running() && c.network_mode() == n.name)
+            .map(|c| {
+                (c.id.clone(), EndpointResource { name: Some(c.name.clone()), endpoint_id: Some(String::new()), ..Default::default() })
+            })
+            .collect();
+        NetworkInspect {
+            name: Some(n.name.clone()),
+            id: Some(n.id.clone()),
+            created: Some(n.created.clone()),
+            scope: Some("local".into()),
+            driver: Some(n.driver.clone()),
+            enable_ipv4: Some(true),
+            enable_ipv6: Some(false),
+            ipam: Some(Ipam { driver: Some("default".into()), config: Some(vec![]), options: None }),
+            internal: Some(n.internal),
+            attachable: Some(n.attachable),
+            ingress: Some(false),
+            config_from: Some(ConfigReference { network: Some(String::new()) }),
+            config_only: Some(false),
+            options: Some(n.options.clone()),
+            labels: Some(n.labels.clone()),
+            containers: Some(containers),
+            ..Default::default()
+        }
+    }
+}
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn version() -> SystemVersion {
+    let v = env!("CARGO_PKG_VERSION").to_string();
+    SystemVersion {
+        platform: Some(SystemVersionPlatform { name: "berth".into() }),
+        components: Some(vec![SystemVersionComponents { name: "Engine".into(), version: v.clone(), details: None }]),
+        version: Some(v),
+        api_version: Some(API_VERSION.into()),
+        min_api_version: Some(MIN_API_VERSION.into()),
+        git_commit: Some(String::new()),
+        go_version: Some("n/a (Rust)".into()),
+        os: Some("linux".into()),
+        arch: Some(std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+        kernel_version: Some(kernel_version()),
+        experimental: Some(false),
+        build_time: Some(String::new()),
+    }
+}

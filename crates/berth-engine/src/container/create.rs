@@ -1,0 +1,130 @@
+//! `create`: validate the request, merge it with the image's config, persist the record.
+
+use super::record::{Container, State};
+use crate::error::{EngineError, Result};
+use crate::image::Image;
+use crate::store::Kind;
+use crate::{ids, Engine, Entry};
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody};
+use std::sync::Arc;
+
+impl Engine {
+    /// Creates a container; returns its id. Nothing is left behind on error.
+    pub fn create_container(&self, name: Option<String>, body: ContainerCreateBody) -> Result<String> {
+        let image_ref = body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
+            EngineError::Invalid("config error: no image specified".into())
+        })?;
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                if !ids::valid_name(&n) {
+                    return Err(EngineError::Invalid(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let image = self.images.resolve(&image_ref)?;
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        let mode = host_config.network_mode.clone().unwrap_or_default();
+        let mode = if mode.is_empty() || mode == "default" { "bridge".to_string() } else { mode };
+        self.networks.check_mode(&mode)?;
+        host_config.network_mode = Some(mode);
+        let id = ids::new_id();
+        let config = merge_config(&body, &image, &id);
+        if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) && config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(EngineError::Invalid("no command specified".into()));
+        }
+        let mut rec = Container {
+            id: id.clone(),
+            name: String::new(),
+            created: ids::now(),
+            image_id: image.id.clone(),
+            image_ref,
+            config,
+            host_config,
+            endpoints: body.networking_config.and_then(|n| n.endpoints_config).unwrap_or_default().into_iter().collect(),
+            state: State::default(),
+            sandbox_key: String::new(),
+            restart_count: 0,
+        };
+        let mut map = self.lock();
+        rec.name = match name {
+            Some(n) => {
+                if let Some(other) = map.values().find(|e| e.rec.name == n) {
+                    return Err(EngineError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.rec.id
+                    )));
+                }
+                n
+            }
+            None => loop {
+                let n = ids::random_name();
+                if !map.values().any(|e| e.rec.name == n) {
+                    break n;
+                }
+            },
+        };
+        std::fs::create_dir_all(self.container_dir(&id)).map_err(crate::error::io("create container directory"))?;
+        if let Err(e) = self.store.put(Kind::Containers, &id, &rec) {
+            let _ = std::fs::remove_dir_all(self.container_dir(&id));
+            return Err(e.into());
+        }
+        let (changed, _) = tokio::sync::watch::channel(0);
+        map.insert(id.clone(), Entry { rec, changed, op: Arc::new(tokio::sync::Mutex::new(())) });
+        Ok(id)
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> std::path::PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+}
+
+/// The image's config overridden by the request's, as Docker merges them.
+fn merge_config(body: &ContainerCreateBody, image: &Image, id: &str) -> ContainerConfig {
+    let ic = &image.config;
+    let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
+    for e in body.env.clone().unwrap_or_default() {
+        let key = e.split('=').next().unwrap_or_default().to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    let (entrypoint, cmd) = match (&body.entrypoint, &body.cmd) {
+        (Some(ep), cmd) => (Some(ep.clone()), cmd.clone()),
+        (None, Some(cmd)) if !cmd.is_empty() => (ic.entrypoint.clone(), Some(cmd.clone())),
+        _ => (ic.entrypoint.clone(), ic.cmd.clone()),
+    };
+    let mut labels = ic.labels.clone().unwrap_or_default();
+    labels.extend(body.labels.clone().unwrap_or_default());
+    let mut exposed = ic.exposed_ports.clone().unwrap_or_default();
+    for p in body.exposed_ports.clone().unwrap_or_default() {
+        if !exposed.contains(&p) {
+            exposed.push(p);
+        }
+    }
+    let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    ContainerConfig {
+        hostname: nonempty(&body.hostname).or_else(|| Some(ids::short(id).to_string())),
+        domainname: body.domainname.clone(),
+        user: nonempty(&body.user).or_else(|| ic.user.clone()),
+        attach_stdin: body.attach_stdin,
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        tty: body.tty,
+        open_stdin: body.open_stdin,
+        stdin_once: body.stdin_once,
+        env: Some(env),
+        cmd,
+        image: body.image.clone(),
+        working_dir: nonempty(&body.working_dir).or_else(|| ic.working_dir.clone()),
+        entrypoint,
+        labels: Some(labels),
+        stop_signal: body.stop_signal.clone().or_else(|| ic.stop_signal.clone()),
+        stop_timeout: body.stop_timeout,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,346 @@
+//! Start, stop, kill, remove, wait, and the exit watcher that survives berthd restarts.
+
+use super::record::{Container, Status};
+use crate::error::{io, EngineError, Result};
+use crate::store::Kind;
+use crate::Engine;
+use berth_runtime::{spec::BindFile, ExitRecord, NetMode, RootFs, Spec};
+use nix::sys::signal::Signal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+
+/// Which change `wait` waits for (Docker's `condition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl Engine {
+    /// Resolves a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn find(&self, r: &str) -> Result<Container> {
+        let map = self.lock();
+        let name = r.trim_start_matches('/');
+        if let Some(e) = map.get(r).or_else(|| map.values().find(|e| e.rec.name == name)) {
+            return Ok(e.rec.clone());
+        }
+        let found: Vec<_> = map.values().filter(|e| !r.is_empty() && e.rec.id.starts_with(r)).collect();
+        match found.as_slice() {
+            [one] => Ok(one.rec.clone()),
+            [] => Err(EngineError::NotFound(format!("No such container: {r}"))),
+            _ => Err(EngineError::NotFound(format!("No such container: {r} (multiple containers match this prefix)"))),
+        }
+    }
+
+    pub fn containers(&self) -> Vec<Container> {
+        let mut v: Vec<Container> = self.lock().values().map(|e| e.rec.clone()).collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    fn op_lock(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>> {
+        self.lock().get(id).map(|e| e.op.clone()).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
+    }
+
+    /// Applies `f` to the record, persists it and wakes waiters.
+    pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut Container)) -> Result<Container> {
+        let mut map = self.lock();
+        let e = map.get_mut(id).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))?;
+        f(&mut e.rec);
+        self.store.put(Kind::Containers, id, &e.rec)?;
+        e.changed.send_modify(|n| *n += 1);
+        Ok(e.rec.clone())
+    }
+
+    /// Starts a created or exited container. Returns false if it was already running.
+    pub async fn start(self: &Arc<Self>, r: &str) -> Result<bool> {
+        let c = self.find(r)?;
+        let op = self.op_lock(&c.id)?;
+        let _guard = op.lock().await;
+        let c = self.find(&c.id)?;
+        match c.state.status {
+            Status::Running => return Ok(false),
+            Status::Removing | Status::Dead => {
+                return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", c.id)))
+            }
+            _ => {}
+        }
+        let image = self.images.resolve(&c.image_id)?;
+        let dir = self.container_dir(&c.id);
+        let netns = self.cfg.exec_root.join("netns").join(&c.id);
+        let net = match c.network_mode() {
+            "host" => NetMode::Host,
+            _ => {
+                let p = netns.clone();
+                tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
+                    .await
+                    .map_err(|e| EngineError::Internal(e.to_string()))??;
+                NetMode::Join(netns.clone())
+            }
+        };
+        let started = self.launch(&c, &image, net, &dir).await;
+        let started = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = berth_kernel::netns::remove(&netns);
+                let msg = e.to_string();
+                let _ = self.update(&c.id, |rec| {
+                    rec.state.error = msg.clone();
+                    rec.state.exit_code = if msg.contains("not found") { 127 } else { 126 };
+                });
+                return Err(e);
+            }
+        };
+        let sandbox = if c.network_mode() == "host" { String::new() } else { netns.display().to_string() };
+        self.update(&c.id, |rec| {
+            rec.state.status = Status::Running;
+            rec.state.pid = started.pid;
+            rec.state.pid_start = started.pid_start;
+            rec.state.shim_pid = started.shim_pid;
+            rec.state.shim_start = started.shim_start;
+            rec.state.exit_code = 0;
+            rec.state.error.clear();
+            rec.state.started_at = crate::ids::now();
+            rec.state.finished_at.clear();
+            rec.sandbox_key = sandbox;
+        })?;
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        watch_exit(self.clone(), c.id.clone(), started.shim_pid, started.shim_start);
+        Ok(true)
+    }
+
+    async fn launch(&self, c: &Container, image: &crate::image::Image, net: NetMode, dir: &std::path::Path) -> Result<berth_runtime::Started> {
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        super::files::write(dir, c, &[], &host_resolv).map_err(io("write container files"))?;
+        let rootfs = if image.is_host() {
+            RootFs::Host
+        } else {
+            let (upper, work, target) = (dir.join("diff"), dir.join("work"), dir.join("merged"));
+            for d in [&upper, &work, &target] {
+                std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
+            }
+            let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| self.images.layer_dir(l)).collect();
+            RootFs::Overlay { lower, upper, work, target }
+        };
+        let spec = Spec {
+            id: c.id.clone(),
+            rootfs,
+            args: c.argv(),
+            env: c.config.env.clone().unwrap_or_default(),
+            cwd: c.config.working_dir.clone().unwrap_or_default(),
+            hostname: c.config.hostname.clone().unwrap_or_default(),
+            net,
+            files: super::files::FILES
+                .iter()
+                .map(|(f, t)| BindFile { source: dir.join(f), target: t.to_string() })
+                .collect(),
+            log_path: self.log_path(&c.id),
+            exit_path: dir.join("exit.json"),
+            user: parse_user(c.config.user.as_deref())?,
+        };
+        let exe = self.cfg.runtime_exe.clone();
+        let bundle = self.cfg.exec_root.join("containers").join(&c.id);
+        tokio::task::spawn_blocking(move || berth_runtime::start(&exe, &bundle, &spec))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))?
+            .map_err(|e| match e {
+                berth_runtime::RuntimeError::Start(m) => EngineError::Invalid(format!("failed to create task for container: {m}")),
+                other => other.into(),
+            })
+    }
+
+    pub(crate) fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// Sends a signal (default SIGKILL) to a running container.
+    pub fn kill(&self, r: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.find(r)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            None => Signal::SIGKILL,
+            Some(s) => berth_kernel::proc::parse_signal(s).ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
+        };
+        if !c.is_running() {
+            return Err(EngineError::Conflict(format!("cannot kill container: {}: container {} is not running", r, c.id)));
+        }
+        if berth_kernel::proc::is_same_process(c.state.pid, c.state.pid_start) {
+            berth_kernel::proc::signal(c.state.pid, sig)?;
+        }
+        Ok(())
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL after `timeout` seconds (default 10).
+    pub async fn stop(self: &Arc<Self>, r: &str, timeout: Option<i64>) -> Result<bool> {
+        let c = self.find(r)?;
+        if !c.is_running() {
+            return Ok(false);
+        }
+        let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        let sig = c.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+        let mut rx = self.subscribe(&c.id)?;
+        if secs != 0 {
+            let _ = self.kill(&c.id, Some(&sig));
+            if secs > 0 && self.wait_until(&c.id, &mut rx, Duration::from_secs(secs as u64), |c| !c.is_running()).await {
+                return Ok(true);
+            }
+        }
+        let _ = self.kill(&c.id, Some("SIGKILL"));
+        self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running()).await;
+        Ok(true)
+    }
+
+    pub(crate) fn subscribe(&self, id: &str) -> Result<tokio::sync::watch::Receiver<u64>> {
+        self.lock().get(id).map(|e| e.changed.subscribe()).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
+    }
+
+    /// Waits until `pred` holds for the container (or it is gone) or `limit` passes.
+    async fn wait_until(&self, id: &str, rx: &mut tokio::sync::watch::Receiver<u64>, limit: Duration, pred: impl Fn(&Container) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.find(id) {
+                Ok(c) if !pred(&c) => {}
+                _ => return true,
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.map(|r| r.is_err()).unwrap_or(true) {
+                return self.find(id).map(|c| pred(&c)).unwrap_or(true);
+            }
+        }
+    }
+
+    /// Docker's `wait`: returns the exit code once `cond` is met.
+    pub async fn wait(&self, r: &str, cond: WaitCondition) -> Result<i64> {
+        let c = self.find(r)?;
+        let mut rx = self.subscribe(&c.id)?;
+        let restarts = c.state.started_at.clone();
+        let mut last = c.state.exit_code;
+        loop {
+            match self.find(&c.id) {
+                Err(_) => return Ok(last),
+                Ok(now) => {
+                    last = now.state.exit_code;
+                    let done = match cond {
+                        WaitCondition::NotRunning => !now.is_running(),
+                        WaitCondition::NextExit => !now.is_running() && (c.is_running() || now.state.started_at != restarts),
+                        WaitCondition::Removed => false,
+                    };
+                    if done {
+                        return Ok(now.state.exit_code);
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Ok(last);
+            }
+        }
+    }
+
+    /// Removes a container; a running one only with `force` (it is killed first).
+    pub async fn remove(self: &Arc<Self>, r: &str, force: bool) -> Result<()> {
+        let c = self.find(r)?;
+        if c.is_running() && !force {
+            return Err(EngineError::Conflict(format!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                c.name
+            )));
+        }
+        if c.is_running() {
+            let mut rx = self.subscribe(&c.id)?;
+            let _ = self.kill(&c.id, Some("SIGKILL"));
+            self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running()).await;
+        }
+        let op = self.op_lock(&c.id)?;
+        let _guard = op.lock().await;
+        self.update(&c.id, |rec| rec.state.status = Status::Removing)?;
+        let mut errors = Vec::new();
+        if let Err(e) = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(&c.id)) {
+            errors.push(e.to_string());
+        }
+        let _ = std::fs::remove_dir_all(self.cfg.exec_root.join("containers").join(&c.id));
+        if let Err(e) = std::fs::remove_dir_all(self.container_dir(&c.id)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                errors.push(format!("remove container directory: {e}"));
+            }
+        }
+        self.store.delete(Kind::Containers, &c.id)?;
+        if let Some(e) = self.lock().remove(&c.id) {
+            e.changed.send_modify(|n| *n += 1);
+        }
+        if !errors.is_empty() {
+            tracing::warn!(id = %c.id, "container removed with cleanup errors: {}", errors.join("; "));
+        }
+        Ok(())
+    }
+
+    /// Records the exit of a container's init, cleans up its sandbox, applies AutoRemove.
+    async fn on_exit(self: &Arc<Self>, id: &str) {
+        let exit_file = self.container_dir(id).join("exit.json");
+        let rec: Option<ExitRecord> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
+        let updated = self.update(id, |c| {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.shim_pid = 0;
+            match &rec {
+                Some(r) => {
+                    c.state.exit_code = r.exit_code as i64;
+                    c.state.finished_at = r.finished_at.clone();
+                }
+                None => {
+                    c.state.exit_code = 255;
+                    c.state.finished_at = crate::ids::now();
+                }
+            }
+            c.sandbox_key.clear();
+        });
+        if let Ok(c) = updated {
+            if c.host_config.auto_remove == Some(true) {
+                let _ = self.remove(id, true).await;
+            }
+        }
+    }
+}
+
+/// `uid[:gid]` with numbers only; names would need the image's /etc/passwd.
+fn parse_user(user: Option<&str>) -> Result<Option<(u32, u32)>> {
+    let Some(u) = user.filter(|u| !u.is_empty()) else { return Ok(None) };
+    let (uid, gid) = u.split_once(':').unwrap_or((u, u));
+    match (uid.parse(), gid.parse()) {
+        (Ok(a), Ok(b)) => Ok(Some((a, b))),
+        _ if u == "root" => Ok(None),
+        _ => Err(EngineError::Invalid(format!("unable to find user {u}: only numeric uid[:gid] is supported by berth"))),
+    }
+}
+
+/// Watches the shim with a pidfd; when it exits, the container has exited.
+fn watch_exit(engine: Arc<Engine>, id: String, shim_pid: i32, shim_start: u64) {
+    tokio::spawn(async move {
+        if let Ok(Some(fd)) = berth_kernel::proc::pidfd_open(shim_pid) {
+            if berth_kernel::proc::is_same_process(shim_pid, shim_start) {
+                // SAFETY: the pidfd is an OwnedFd moved into the AsyncFd, which keeps it open
+                // for as long as it is registered; nothing else closes or reuses it.
+                if let Ok(afd) = unsafe { AsyncFd::register(fd) } {
+                    let _ = afd.readable().await;
+                }
+            }
+        }
+        engine.on_exit(&id).await;
+    });
+}
+
+/// After a berthd restart: adopt containers whose shim still runs, record the others' exits.
+pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<()> {
+    let rows: Vec<(String, Container)> = engine.store.list(Kind::Containers)?;
+    for (id, rec) in rows {
+        let running = rec.is_running();
+        let (shim_pid, shim_start) = (rec.state.shim_pid, rec.state.shim_start);
+        let (changed, _) = tokio::sync::watch::channel(0);
+        engine.lock().insert(id.clone(), crate::Entry { rec, changed, op: Arc::new(tokio::sync::Mutex::new(())) });
+        if running {
+            watch_exit(engine.clone(), id, shim_pid, shim_start);
+        }
+    }
+    Ok(())
+}

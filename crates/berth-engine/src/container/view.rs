@@ -1,0 +1,171 @@
+//! Docker's JSON shapes for containers: `inspect` and the `ps` list.
+
+use super::record::{Container, Status};
+use crate::Engine;
+use bollard_stubs::models::{
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
+    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, EndpointSettings, NetworkSettings,
+};
+use std::collections::HashMap;
+
+impl Engine {
+    pub fn inspect_container(&self, r: &str) -> crate::Result<ContainerInspectResponse> {
+        let c = self.find(r)?;
+        let dir = self.container_dir(&c.id);
+        let argv = c.argv();
+        Ok(ContainerInspectResponse {
+            id: Some(c.id.clone()),
+            created: Some(c.created.clone()),
+            path: argv.first().cloned(),
+            args: Some(argv.iter().skip(1).cloned().collect()),
+            state: Some(state_view(&c)),
+            image: Some(c.image_id.clone()),
+            resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
+            hostname_path: Some(dir.join("hostname").display().to_string()),
+            hosts_path: Some(dir.join("hosts").display().to_string()),
+            log_path: Some(self.log_path(&c.id).display().to_string()),
+            name: Some(format!("/{}", c.name)),
+            restart_count: Some(c.restart_count),
+            driver: Some("overlay".into()),
+            platform: Some("linux".into()),
+            mount_label: Some(String::new()),
+            process_label: Some(String::new()),
+            app_armor_profile: Some(String::new()),
+            exec_ids: None,
+            host_config: Some(c.host_config.clone()),
+            mounts: Some(vec![]),
+            config: Some(c.config.clone()),
+            network_settings: Some(NetworkSettings {
+                sandbox_id: Some(if c.sandbox_key.is_empty() { String::new() } else { c.id.clone() }),
+                sandbox_key: Some(c.sandbox_key.clone()),
+                ports: Some(HashMap::new()),
+                networks: Some(self.endpoint_views(&c)),
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// The container's networks as Docker shows them.
+    fn endpoint_views(&self, c: &Container) -> HashMap<String, EndpointSettings> {
+        let mode = c.network_mode().to_string();
+        let mut out: HashMap<String, EndpointSettings> = c.endpoints.clone().into_iter().collect();
+        if let Ok(net) = self.networks.resolve(&mode) {
+            let e = out.remove(&mode).unwrap_or_default();
+            out.insert(net.name.clone(), EndpointSettings { network_id: Some(net.id.clone()), ..e });
+        }
+        out
+    }
+
+    pub fn list_containers(&self, all: bool) -> Vec<ContainerSummary> {
+        self.containers()
+            .into_iter()
+            .filter(|c| all || c.is_running())
+            .map(|c| {
+                let argv = c.argv();
+                let networks = self.endpoint_views(&c);
+                ContainerSummary {
+                    id: Some(c.id.clone()),
+                    names: Some(vec![format!("/{}", c.name)]),
+                    image: Some(c.image_ref.clone()),
+                    image_id: Some(c.image_id.clone()),
+                    command: Some(argv.join(" ")),
+                    created: Some(chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0)),
+                    ports: Some(vec![]),
+                    labels: c.config.labels.clone(),
+                    state: Some(summary_state(c.state.status)),
+                    status: Some(status_text(&c)),
+                    host_config: Some(ContainerSummaryHostConfig { network_mode: Some(c.network_mode().to_string()), annotations: None }),
+                    network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks) }),
+                    mounts: Some(vec![]),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+}
+
+fn state_view(c: &Container) -> ContainerState {
+    let s = &c.state;
+    let zero = "0001-01-01T00:00:00Z".to_string();
+    ContainerState {
+        status: Some(match s.status {
+            Status::Created => ContainerStateStatusEnum::CREATED,
+            Status::Running => ContainerStateStatusEnum::RUNNING,
+            Status::Exited => ContainerStateStatusEnum::EXITED,
+            Status::Removing => ContainerStateStatusEnum::REMOVING,
+            Status::Dead => ContainerStateStatusEnum::DEAD,
+        }),
+        running: Some(s.status == Status::Running),
+        paused: Some(false),
+        restarting: Some(false),
+        oom_killed: Some(false),
+        dead: Some(s.status == Status::Dead),
+        pid: Some(if s.status == Status::Running { s.pid as i64 } else { 0 }),
+        exit_code: Some(s.exit_code),
+        error: Some(s.error.clone()),
+        started_at: Some(if s.started_at.is_empty() { zero.clone() } else { s.started_at.clone() }),
+        finished_at: Some(if s.finished_at.is_empty() { zero } else { s.finished_at.clone() }),
+        health: None,
+    }
+}
+
+fn summary_state(s: Status) -> ContainerSummaryStateEnum {
+    match s {
+        Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Exited => ContainerSummaryStateEnum::EXITED,
+        Status::Removing => ContainerSummaryStateEnum::REMOVING,
+        Status::Dead => ContainerSummaryStateEnum::DEAD,
+    }
+}
+
+/// Docker's STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+fn status_text(c: &Container) -> String {
+    let since = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    match c.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", human_duration(since(&c.state.started_at))),
+        Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, human_duration(since(&c.state.finished_at))),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+/// Go's `units.HumanDuration`, which Docker uses for status texts.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (m, h) = (s / 60, s / 3600);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_like_docker() {
+        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(human_duration(Duration::from_secs(1)), "1 second");
+        assert_eq!(human_duration(Duration::from_secs(59)), "59 seconds");
+        assert_eq!(human_duration(Duration::from_secs(61)), "About a minute");
+        assert_eq!(human_duration(Duration::from_secs(3 * 60)), "3 minutes");
+        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+    }
+}

@@ -1,0 +1,80 @@
+//! berth's engine: the middle layer between the API (above) and the kernel adapters (below).
+//!
+//! The daemon's whole control plane is the [`Action`] enum: the API layer parses HTTP requests
+//! into actions, [`Engine::handle`] carries them out and answers with a [`Reply`]. Nothing in
+//! here knows about HTTP.
+
+pub mod action;
+pub mod container;
+pub mod error;
+pub mod ids;
+pub mod image;
+pub mod network;
+pub mod store;
+
+pub use action::{Action, Reply};
+pub use error::{EngineError, Result};
+
+use container::Container;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Where berthd keeps things and how it starts containers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Persistent state: the store, image layers, container logs and layers.
+    pub data_root: PathBuf,
+    /// Runtime state that dies with the machine: network namespaces, bundles.
+    pub exec_root: PathBuf,
+    /// The executable that provides `shim` and `nsexec` (berthd itself).
+    pub runtime_exe: PathBuf,
+}
+
+/// One container in memory: its record and a channel that announces state changes.
+pub(crate) struct Entry {
+    pub rec: Container,
+    pub changed: watch::Sender<u64>,
+    /// Serialises lifecycle operations on this container.
+    pub op: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) store: store::Store,
+    pub(crate) images: image::Images,
+    pub(crate) networks: network::Networks,
+    pub(crate) containers: Mutex<HashMap<String, Entry>>,
+    pub(crate) execs: container::exec::Execs,
+}
+
+impl Engine {
+    /// Opens (or creates) the state under `cfg.data_root` and re-adopts running containers.
+    pub async fn open(cfg: Config) -> Result<Arc<Self>> {
+        for d in [&cfg.data_root, &cfg.exec_root] {
+            std::fs::create_dir_all(d).map_err(error::io(format!("create {}", d.display())))?;
+        }
+        let store = store::Store::open(&cfg.data_root.join("state.redb"))?;
+        let images = image::Images::load(&cfg.data_root, &store)?;
+        let networks = network::Networks::load(&store)?;
+        let engine = Arc::new(Engine {
+            cfg,
+            store,
+            images,
+            networks,
+            containers: Mutex::new(HashMap::new()),
+            execs: Default::default(),
+        });
+        container::lifecycle::restore(&engine).await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

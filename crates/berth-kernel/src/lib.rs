@@ -1,0 +1,36 @@
+//! Kernel adapters: the bottom layer of berth.
+//!
+//! Everything here talks to the kernel (namespaces, mounts, processes, links) and nothing here
+//! knows about containers or networks as the engine models them. Higher layers reach these
+//! functions through narrow traits so their logic can be tested with fakes.
+
+pub mod netns;
+pub mod proc;
+
+/// Errors from kernel operations, each naming what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("{op}: {source}")]
+    Sys {
+        op: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("{op}: {source}")]
+    Io {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl KernelError {
+    pub fn sys(op: impl Into<String>, source: nix::Error) -> Self {
+        KernelError::Sys { op: op.into(), source }
+    }
+    pub fn io(op: impl Into<String>, source: std::io::Error) -> Self {
+        KernelError::Io { op: op.into(), source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, KernelError>;

@@ -1,0 +1,89 @@
+//! berthd: the berth daemon. Serves the Docker Engine API on a unix socket.
+//!
+//! The same executable is also the container runtime's helper processes: `berthd shim BUNDLE`
+//! (one per container, outlives the daemon) and `berthd nsexec SPEC` (a process inside a running
+//! container). Those modes are dispatched before any thread exists, as they fork.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "berth daemon: Docker's networking model, in Rust")]
+struct Args {
+    /// Persistent state: the store, images, container logs and layers.
+    #[arg(long, default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Runtime state: network namespaces, bundles.
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Where to listen.
+    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    host: String,
+    /// error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("shim") => {
+            let bundle = argv.get(2).context("usage: berthd shim BUNDLE")?;
+            std::process::exit(berth_runtime::shim::main(std::path::Path::new(bundle)));
+        }
+        Some("nsexec") => {
+            let spec = argv.get(2).context("usage: berthd nsexec SPEC_JSON")?;
+            std::process::exit(berth_runtime::nsexec::main(spec));
+        }
+        _ => {}
+    }
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level).context("bad --log-level")?)
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("berthd must run as root (it creates namespaces, mounts and network devices)");
+    }
+    let socket = args
+        .host
+        .strip_prefix("unix://")
+        .with_context(|| format!("unsupported -H {}: only unix:///path is supported", args.host))?;
+    let runtime_exe = std::env::current_exe().context("locate berthd executable")?;
+    let cfg = berth_engine::Config { data_root: args.data_root, exec_root: args.exec_root, runtime_exe };
+    let engine = berth_engine::Engine::open(cfg).await.context("open berth state")?;
+    let listener = bind(socket)?;
+    tracing::info!(socket, "berthd listening");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = berth_api::serve(listener, engine) => r.context("serve")?,
+        _ = term.recv() => tracing::info!("SIGTERM: stopping (containers keep running)"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping (containers keep running)"),
+    }
+    let _ = std::fs::remove_file(socket);
+    Ok(())
+}
+
+/// Binds the API socket: root-owned, mode 0660, replacing a stale socket file.
+fn bind(path: &str) -> Result<tokio::net::UnixListener> {
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if p.exists() {
+        if std::os::unix::net::UnixStream::connect(p).is_ok() {
+            bail!("another daemon is already listening on {path}");
+        }
+        std::fs::remove_file(p).with_context(|| format!("remove stale socket {path}"))?;
+    }
+    let l = tokio::net::UnixListener::bind(p).with_context(|| format!("listen on {path}"))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660))?;
+    nix::unistd::chown(p, Some(0.into()), Some(0.into()))?;
+    Ok(l)
+}
