@@ -9,15 +9,24 @@ use serde::Serialize;
 pub type Resp = Response<ApiBody>;
 
 pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
-    let body = serde_json::to_vec(v).unwrap_or_else(|e| format!("{{\"message\":\"encode: {e}\"}}").into_bytes());
-    with_headers(Response::builder().status(status).header("Content-Type", "application/json"), ApiBody::full(body))
+    let body = serde_json::to_vec(v)
+        .unwrap_or_else(|e| format!("{{\"message\":\"encode: {e}\"}}").into_bytes());
+    with_headers(
+        Response::builder()
+            .status(status)
+            .header("Content-Type", "application/json"),
+        ApiBody::full(body),
+    )
 }
 
 pub fn with_headers(b: hyper::http::response::Builder, body: ApiBody) -> Resp {
     b.header("Api-Version", berth_engine::action::API_VERSION)
         .header("Docker-Experimental", "false")
         .header("Ostype", "linux")
-        .header("Server", concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)"))
+        .header(
+            "Server",
+            concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)"),
+        )
         .body(body)
         .unwrap_or_else(|_| Response::new(ApiBody::empty()))
 }
@@ -49,7 +58,9 @@ pub fn reply(r: Reply) -> Resp {
         Empty => empty(StatusCode::NO_CONTENT),
         NotModified => empty(StatusCode::NOT_MODIFIED),
         Text(t) => with_headers(
-            Response::builder().header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-cache"),
+            Response::builder()
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .header("Cache-Control", "no-cache"),
             ApiBody::full(t),
         ),
         Created(id) => json(StatusCode::CREATED, &id),
@@ -63,12 +74,18 @@ pub fn reply(r: Reply) -> Resp {
         ExecInfo(e) => json(ok, &e),
         ImageImported(id) => {
             let line = format!("{}\n", serde_json::json!({ "status": id }));
-            with_headers(Response::builder().header("Content-Type", "application/json"), ApiBody::full(line))
+            with_headers(
+                Response::builder().header("Content-Type", "application/json"),
+                ApiBody::full(line),
+            )
         }
         Images(i) => json(ok, &i),
         Image(i) => json(ok, &i),
         ImageDeleted(d) => json(ok, &d),
         Networks(n) => json(ok, &n),
         Network(n) => json(ok, &n),
+        NetworkCreated(n) => json(StatusCode::CREATED, &n),
+        NetworksPruned(p) => json(ok, &p),
+        Ok => with_headers(Response::builder().status(ok), ApiBody::empty()),
     }
 }

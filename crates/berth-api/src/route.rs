@@ -12,11 +12,23 @@ use std::collections::HashMap;
 pub enum Route {
     Action(Action),
     /// `POST /exec/{id}/start`: the connection is hijacked for the process's stdio.
-    ExecStart { exec_id: String, detach: bool },
+    ExecStart {
+        exec_id: String,
+        detach: bool,
+    },
+    /// `POST /containers/{id}/attach`: the connection is hijacked for the container's output.
+    Attach {
+        id: String,
+        stdout: bool,
+        stderr: bool,
+    },
     /// `POST /exec/{id}/resize`, `POST /containers/{id}/resize`: accepted, nothing to do yet.
     Resize,
     /// `POST /images/create?fromSrc=-`: the body is a tarball streamed to a file first.
-    ImageImport { reference: String, changes: Vec<String> },
+    ImageImport {
+        reference: String,
+        changes: Vec<String>,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -26,7 +38,10 @@ pub struct RouteError {
 }
 
 fn bad(message: impl Into<String>) -> RouteError {
-    RouteError { status: 400, message: message.into() }
+    RouteError {
+        status: 400,
+        message: message.into(),
+    }
 }
 
 /// Strips the `/v1.51` style version prefix.
@@ -59,12 +74,18 @@ impl Query {
         self.0.get(k).cloned().unwrap_or_default()
     }
     fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("1") | Some("true") | Some("True") | Some("yes"))
+        matches!(
+            self.get(k),
+            Some("1") | Some("true") | Some("True") | Some("yes")
+        )
     }
     fn int(&self, k: &str) -> Result<Option<i64>, RouteError> {
         match self.get(k) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| bad(format!("invalid value for {k}: {v:?} is not an integer"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| bad(format!("invalid value for {k}: {v:?} is not an integer"))),
         }
     }
 }
@@ -98,7 +119,9 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             id: id.to_string(),
             timeout: q.int("t")?.or(q.int("timeout")?),
         }),
-        ("POST", ["containers", id, "restart"]) => Err(not_implemented(&format!("restart of {id}"))),
+        ("POST", ["containers", id, "restart"]) => {
+            Err(not_implemented(&format!("restart of {id}")))
+        }
         ("POST", ["containers", id, "kill"]) => act(Action::ContainerKill {
             id: id.to_string(),
             signal: q.get("signal").map(str::to_string),
@@ -112,7 +135,10 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
                 Some(o) => return Err(bad(format!("invalid condition: {o:?}"))),
             },
         }),
-        ("DELETE", ["containers", id]) => act(Action::ContainerRemove { id: id.to_string(), force: q.flag("force") }),
+        ("DELETE", ["containers", id]) => act(Action::ContainerRemove {
+            id: id.to_string(),
+            force: q.flag("force"),
+        }),
         ("GET", ["containers", id, "logs"]) => act(Action::ContainerLogs {
             id: id.to_string(),
             options: LogOptions {
@@ -121,39 +147,113 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
                 stderr: q.flag("stderr"),
                 tail: match q.get("tail") {
                     None | Some("") | Some("all") => None,
-                    Some(n) => Some(n.parse().map_err(|_| bad(format!("invalid value for tail: {n:?}")))?),
+                    Some(n) => Some(
+                        n.parse()
+                            .map_err(|_| bad(format!("invalid value for tail: {n:?}")))?,
+                    ),
                 },
+                attach: false,
             },
         }),
-        ("POST", ["containers", id, "exec"]) => act(Action::ExecCreate { id: id.to_string(), config: Box::new(json(body)?) }),
+        ("POST", ["containers", id, "attach"]) => Ok(Route::Attach {
+            id: id.to_string(),
+            stdout: q.flag("stdout"),
+            stderr: q.flag("stderr"),
+        }),
+        ("POST", ["containers", id, "exec"]) => act(Action::ExecCreate {
+            id: id.to_string(),
+            config: Box::new(json(body)?),
+        }),
         ("POST", ["exec", id, "start"]) => {
             let cfg: serde_json::Value = json(body)?;
-            Ok(Route::ExecStart { exec_id: id.to_string(), detach: cfg["Detach"].as_bool().unwrap_or(false) })
+            Ok(Route::ExecStart {
+                exec_id: id.to_string(),
+                detach: cfg["Detach"].as_bool().unwrap_or(false),
+            })
         }
-        ("POST", ["exec", _, "resize"]) | ("POST", ["containers", _, "resize"]) => Ok(Route::Resize),
-        ("GET", ["exec", id, "json"]) => act(Action::ExecInspect { exec_id: id.to_string() }),
+        ("POST", ["exec", _, "resize"]) | ("POST", ["containers", _, "resize"]) => {
+            Ok(Route::Resize)
+        }
+        ("GET", ["exec", id, "json"]) => act(Action::ExecInspect {
+            exec_id: id.to_string(),
+        }),
         ("POST", ["images", "create"]) => match (q.get("fromSrc"), q.get("fromImage")) {
             (Some("-"), _) => {
                 let repo = q.get("repo").unwrap_or_default();
                 let tag = q.get("tag").unwrap_or_default();
-                let reference = if tag.is_empty() || repo.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
-                Ok(Route::ImageImport { reference, changes: q.all("changes") })
+                let reference = if tag.is_empty() || repo.is_empty() {
+                    repo.to_string()
+                } else {
+                    format!("{repo}:{tag}")
+                };
+                Ok(Route::ImageImport {
+                    reference,
+                    changes: q.all("changes"),
+                })
             }
-            (Some(src), _) => Err(bad(format!("importing from {src:?} is not supported: upload the tarball (fromSrc=-)"))),
+            (Some(src), _) => Err(bad(format!(
+                "importing from {src:?} is not supported: upload the tarball (fromSrc=-)"
+            ))),
             (None, Some(img)) => Err(not_implemented(&format!("pulling {img} from a registry"))),
             (None, None) => Err(bad("either fromSrc or fromImage is required")),
         },
         ("GET", ["images", "json"]) => act(Action::ImageList),
-        ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect { name: name.join("/") }),
-        ("DELETE", ["images", name @ ..]) if !name.is_empty() => act(Action::ImageRemove { name: name.join("/"), force: q.flag("force") }),
+        ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect {
+            name: name.join("/"),
+        }),
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => act(Action::ImageRemove {
+            name: name.join("/"),
+            force: q.flag("force"),
+        }),
         ("GET", ["networks"]) => act(Action::NetworkList),
         ("GET", ["networks", id]) => act(Action::NetworkInspect { id: id.to_string() }),
+        ("POST", ["networks", "create"]) => {
+            let body: bollard_stubs::models::NetworkCreateRequest = json(body)?;
+            if body.name.trim().is_empty() {
+                return Err(bad("network name is required"));
+            }
+            act(Action::NetworkCreate {
+                body: Box::new(body),
+            })
+        }
+        ("POST", ["networks", "prune"]) => act(Action::NetworkPrune {
+            labels: filter_values(&q, "label")?,
+        }),
+        ("DELETE", ["networks", id]) => act(Action::NetworkRemove { id: id.to_string() }),
+        ("POST", ["networks", id, "connect"]) => act(Action::NetworkConnect {
+            id: id.to_string(),
+            body: Box::new(json(body)?),
+        }),
+        ("POST", ["networks", id, "disconnect"]) => act(Action::NetworkDisconnect {
+            id: id.to_string(),
+            body: json(body)?,
+        }),
         _ => Err(not_implemented(&format!("{m} {path}"))),
     }
 }
 
+/// Values of one key of Docker's `filters` JSON (`{"label":["a=b"]}` or `{"label":{"a=b":true}}`).
+fn filter_values(q: &Query, key: &str) -> Result<Vec<String>, RouteError> {
+    let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else {
+        return Ok(vec![]);
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| bad(format!("invalid filters: {e}")))?;
+    Ok(match &v[key] {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::Object(o) => o.keys().cloned().collect(),
+        _ => vec![],
+    })
+}
+
 fn not_implemented(what: &str) -> RouteError {
-    RouteError { status: 501, message: format!("{what} is not implemented by berth") }
+    RouteError {
+        status: 501,
+        message: format!("{what} is not implemented by berth"),
+    }
 }
 
 #[cfg(test)]
@@ -170,7 +270,13 @@ mod tests {
 
     #[test]
     fn create_with_name_and_body() {
-        let r = route(&Method::POST, "/v1.51/containers/create", "name=web", br#"{"Image":"bb"}"#).unwrap();
+        let r = route(
+            &Method::POST,
+            "/v1.51/containers/create",
+            "name=web",
+            br#"{"Image":"bb"}"#,
+        )
+        .unwrap();
         match r {
             Route::Action(Action::ContainerCreate { name, body }) => {
                 assert_eq!(name.as_deref(), Some("web"));
@@ -198,7 +304,14 @@ mod tests {
 
     #[test]
     fn import_reference_from_repo_and_tag() {
-        match route(&Method::POST, "/images/create", "fromSrc=-&repo=bb&tag=1&changes=ENV+A%3D1", b"").unwrap() {
+        match route(
+            &Method::POST,
+            "/images/create",
+            "fromSrc=-&repo=bb&tag=1&changes=ENV+A%3D1",
+            b"",
+        )
+        .unwrap()
+        {
             Route::ImageImport { reference, changes } => {
                 assert_eq!(reference, "bb:1");
                 assert_eq!(changes, vec!["ENV A=1"]);

@@ -43,7 +43,9 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     // Uploads are streamed to disk, everything else is read whole (bounded).
     let is_import = method == hyper::Method::POST
         && crate::route::strip_version(&path) == "/images/create"
-        && crate::route::query_map(&query).get("fromSrc").is_some_and(|v| v.iter().any(|s| s == "-"));
+        && crate::route::query_map(&query)
+            .get("fromSrc")
+            .is_some_and(|v| v.iter().any(|s| s == "-"));
     if is_import {
         return import(engine, &method, &path, &query, req.into_body()).await;
     }
@@ -63,8 +65,13 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
             Ok(reply) => respond::reply(reply),
             Err(e) => respond::engine_error(&e),
         },
+        Route::Attach { id, stdout, stderr } => {
+            attach(engine, id, stdout, stderr, wants_upgrade, upgrade)
+        }
         Route::Resize => with_headers(Response::builder().status(StatusCode::OK), ApiBody::empty()),
-        Route::ExecStart { exec_id, detach } => exec_start(engine, exec_id, detach, wants_upgrade, upgrade).await,
+        Route::ExecStart { exec_id, detach } => {
+            exec_start(engine, exec_id, detach, wants_upgrade, upgrade).await
+        }
         Route::ImageImport { .. } => respond::error(400, "image upload must use fromSrc=-"),
     };
     if method == hyper::Method::HEAD {
@@ -78,15 +85,20 @@ async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Resp> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(respond::error(413, &format!("request body larger than {limit} bytes")))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(respond::error(
+            413,
+            &format!("request body larger than {limit} bytes"),
+        )),
         Err(e) => Err(respond::error(400, &format!("reading request body: {e}"))),
     }
 }
 
 /// `wait` answers with headers at once and the status code when the condition is met.
-async fn wait(engine: Arc<Engine>, id: String, condition: berth_engine::container::lifecycle::WaitCondition) -> Resp {
+async fn wait(
+    engine: Arc<Engine>,
+    id: String,
+    condition: berth_engine::container::lifecycle::WaitCondition,
+) -> Resp {
     if let Err(e) = engine.find(&id) {
         return respond::engine_error(&e);
     }
@@ -94,11 +106,16 @@ async fn wait(engine: Arc<Engine>, id: String, condition: berth_engine::containe
     tokio::spawn(async move {
         let v = match engine.wait(&id, condition).await {
             Ok(code) => serde_json::json!({ "StatusCode": code }),
-            Err(e) => serde_json::json!({ "StatusCode": -1, "Error": { "Message": e.to_string() } }),
+            Err(e) => {
+                serde_json::json!({ "StatusCode": -1, "Error": { "Message": e.to_string() } })
+            }
         };
         let _ = tx.send(Bytes::from(format!("{v}\n"))).await;
     });
-    with_headers(Response::builder().header("Content-Type", "application/json"), body)
+    with_headers(
+        Response::builder().header("Content-Type", "application/json"),
+        body,
+    )
 }
 
 async fn exec_start(
@@ -108,7 +125,12 @@ async fn exec_start(
     wants_upgrade: bool,
     upgrade: hyper::upgrade::OnUpgrade,
 ) -> Resp {
-    let p = match engine.handle(Action::ExecStart { exec_id: exec_id.clone() }).await {
+    let p = match engine
+        .handle(Action::ExecStart {
+            exec_id: exec_id.clone(),
+        })
+        .await
+    {
         Ok(Reply::Exec(p)) => p,
         Ok(_) => return respond::error(500, "unexpected reply to exec start"),
         Err(e) => return respond::engine_error(&e),
@@ -152,7 +174,53 @@ async fn exec_start(
     with_headers(Response::builder().header("Content-Type", ct), body)
 }
 
-async fn import(engine: Arc<Engine>, method: &hyper::Method, path: &str, query: &str, body: Incoming) -> Resp {
+/// `attach`: the container's output from now until the run ends (stdin is not forwarded:
+/// containers' stdin is /dev/null).
+fn attach(
+    engine: Arc<Engine>,
+    id: String,
+    stdout: bool,
+    stderr: bool,
+    wants_upgrade: bool,
+    upgrade: hyper::upgrade::OnUpgrade,
+) -> Resp {
+    let opts = berth_engine::container::logs::LogOptions {
+        stdout,
+        stderr,
+        attach: true,
+        ..Default::default()
+    };
+    let (tty, lines) = match engine.logs(&id, opts) {
+        Ok(v) => v,
+        Err(e) => return respond::engine_error(&e),
+    };
+    let ct = stream::exec_content_type(tty);
+    if !wants_upgrade {
+        return stream::logs(tty, lines);
+    }
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(up) => stream::pump_logs(tty, lines, TokioIo::new(up)).await,
+            Err(e) => tracing::warn!("attach {id}: upgrade failed: {e}"),
+        }
+    });
+    with_headers(
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("Content-Type", ct)
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "tcp"),
+        ApiBody::empty(),
+    )
+}
+
+async fn import(
+    engine: Arc<Engine>,
+    method: &hyper::Method,
+    path: &str,
+    query: &str,
+    body: Incoming,
+) -> Resp {
     let (reference, changes) = match route(method, path, query, b"") {
         Ok(Route::ImageImport { reference, changes }) => (reference, changes),
         Ok(_) => return respond::error(400, "not an import"),
@@ -165,7 +233,14 @@ async fn import(engine: Arc<Engine>, method: &hyper::Method, path: &str, query: 
         let _ = tokio::fs::remove_file(&file).await;
         return respond::error(400, &format!("reading uploaded image: {e}"));
     }
-    match engine.handle(Action::ImageImport { file, reference, changes }).await {
+    match engine
+        .handle(Action::ImageImport {
+            file,
+            reference,
+            changes,
+        })
+        .await
+    {
         Ok(r) => respond::reply(r),
         Err(e) => respond::engine_error(&e),
     }

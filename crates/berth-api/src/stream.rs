@@ -32,21 +32,49 @@ fn content_type(tty: bool) -> &'static str {
     }
 }
 
+fn log_chunk(tty: bool, l: LogLine) -> Bytes {
+    if tty {
+        Bytes::from(l.log.into_bytes())
+    } else {
+        frame(
+            if l.stream == "stderr" { STDERR } else { STDOUT },
+            l.log.as_bytes(),
+        )
+    }
+}
+
 pub fn logs(tty: bool, mut lines: mpsc::Receiver<LogLine>) -> Resp {
     let (tx, body) = ApiBody::channel();
     tokio::spawn(async move {
         while let Some(l) = lines.recv().await {
-            let chunk = if tty {
-                Bytes::from(l.log.into_bytes())
-            } else {
-                frame(if l.stream == "stderr" { STDERR } else { STDOUT }, l.log.as_bytes())
-            };
-            if tx.send(chunk).await.is_err() {
+            if tx.send(log_chunk(tty, l)).await.is_err() {
                 return;
             }
         }
     });
-    with_headers(Response::builder().header("Content-Type", content_type(tty)), body)
+    with_headers(
+        Response::builder().header("Content-Type", content_type(tty)),
+        body,
+    )
+}
+
+/// Writes log lines to a hijacked connection until they end; input is read and dropped.
+pub async fn pump_logs<IO>(tty: bool, mut lines: mpsc::Receiver<LogLine>, io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let drain = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut rd, &mut tokio::io::sink()).await;
+    });
+    while let Some(l) = lines.recv().await {
+        if wr.write_all(&log_chunk(tty, l)).await.is_err() {
+            break;
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
+    drain.abort();
 }
 
 /// Relays an exec process over a (hijacked) connection until it exits, then records its code.
@@ -67,7 +95,11 @@ where
                 if n == 0 {
                     break;
                 }
-                let chunk = if tty { Bytes::copy_from_slice(&buf[..n]) } else { frame(id, &buf[..n]) };
+                let chunk = if tty {
+                    Bytes::copy_from_slice(&buf[..n])
+                } else {
+                    frame(id, &buf[..n])
+                };
                 if tx.send(chunk).await.is_err() {
                     break;
                 }
@@ -75,7 +107,9 @@ where
         })
     };
     let t1 = copy(out.map(|o| Box::new(o) as _), STDOUT, tx.clone());
-    let t2 = copy(err.map(|e| Box::new(e) as _), STDERR, tx);
+    let t2 = copy(err.map(|e| Box::new(e) as _), STDERR, tx.clone());
+    // Held until the exit code is recorded: clients inspect the exec as soon as the stream ends.
+    let hold_open = tx;
     let writer = tokio::spawn(async move {
         let mut wr = wr;
         while let Some(c) = rx.recv().await {
@@ -102,6 +136,7 @@ where
     let _ = t2.await;
     let code = status.ok().and_then(|s| s.code()).unwrap_or(255) as i64;
     engine.exec_finished(&exec_id, code);
+    drop(hold_open);
     let _ = writer.await;
 }
 

@@ -29,25 +29,84 @@ pub enum Action {
     Ping,
     Version,
     Info,
-    ContainerCreate { name: Option<String>, body: Box<ContainerCreateBody> },
-    ContainerStart { id: String },
-    ContainerStop { id: String, timeout: Option<i64> },
-    ContainerKill { id: String, signal: Option<String> },
-    ContainerRemove { id: String, force: bool },
-    ContainerList { all: bool },
-    ContainerInspect { id: String },
-    ContainerWait { id: String, condition: WaitCondition },
-    ContainerLogs { id: String, options: LogOptions },
-    ExecCreate { id: String, config: Box<ExecConfig> },
-    ExecStart { exec_id: String },
-    ExecInspect { exec_id: String },
+    ContainerCreate {
+        name: Option<String>,
+        body: Box<ContainerCreateBody>,
+    },
+    ContainerStart {
+        id: String,
+    },
+    ContainerStop {
+        id: String,
+        timeout: Option<i64>,
+    },
+    ContainerKill {
+        id: String,
+        signal: Option<String>,
+    },
+    ContainerRemove {
+        id: String,
+        force: bool,
+    },
+    ContainerList {
+        all: bool,
+    },
+    ContainerInspect {
+        id: String,
+    },
+    ContainerWait {
+        id: String,
+        condition: WaitCondition,
+    },
+    ContainerLogs {
+        id: String,
+        options: LogOptions,
+    },
+    ExecCreate {
+        id: String,
+        config: Box<ExecConfig>,
+    },
+    ExecStart {
+        exec_id: String,
+    },
+    ExecInspect {
+        exec_id: String,
+    },
     /// `file` holds the uploaded tarball.
-    ImageImport { file: PathBuf, reference: String, changes: Vec<String> },
+    ImageImport {
+        file: PathBuf,
+        reference: String,
+        changes: Vec<String>,
+    },
     ImageList,
-    ImageInspect { name: String },
-    ImageRemove { name: String, force: bool },
+    ImageInspect {
+        name: String,
+    },
+    ImageRemove {
+        name: String,
+        force: bool,
+    },
     NetworkList,
-    NetworkInspect { id: String },
+    NetworkInspect {
+        id: String,
+    },
+    NetworkCreate {
+        body: Box<NetworkCreateRequest>,
+    },
+    NetworkRemove {
+        id: String,
+    },
+    NetworkPrune {
+        labels: Vec<String>,
+    },
+    NetworkConnect {
+        id: String,
+        body: Box<NetworkConnectRequest>,
+    },
+    NetworkDisconnect {
+        id: String,
+        body: NetworkDisconnectRequest,
+    },
 }
 
 pub enum Reply {
@@ -61,7 +120,10 @@ pub enum Reply {
     Container(Box<ContainerInspectResponse>),
     Containers(Vec<ContainerSummary>),
     Wait(i64),
-    Logs { tty: bool, lines: mpsc::Receiver<LogLine> },
+    Logs {
+        tty: bool,
+        lines: mpsc::Receiver<LogLine>,
+    },
     Exec(ExecProcess),
     ExecInfo(Box<ExecInspectResponse>),
     ImageImported(String),
@@ -70,6 +132,10 @@ pub enum Reply {
     ImageDeleted(Vec<ImageDeleteResponseItem>),
     Networks(Vec<NetworkInspect>),
     Network(Box<NetworkInspect>),
+    NetworkCreated(NetworkCreateResponse),
+    NetworksPruned(NetworkPruneResponse),
+    /// 200 with no body (Docker's connect/disconnect/delete of networks).
+    Ok,
 }
 
 /// `{"Id": ..., "Warnings": [...]}`
@@ -91,9 +157,10 @@ impl Engine {
             Ping => Reply::Text("OK".into()),
             Version => Reply::Version(Box::new(version())),
             Info => Reply::Info(self.info()),
-            ContainerCreate { name, body } => {
-                Reply::Created(IdResponseLike { id: self.create_container(name, *body)?, warnings: vec![] })
-            }
+            ContainerCreate { name, body } => Reply::Created(IdResponseLike {
+                id: self.create_container(name, *body)?,
+                warnings: vec![],
+            }),
             ContainerStart { id } => {
                 if self.start(&id).await? {
                     Reply::Empty
@@ -123,11 +190,19 @@ impl Engine {
                 let (tty, lines) = self.logs(&id, options)?;
                 Reply::Logs { tty, lines }
             }
-            ExecCreate { id, config } => Reply::Created(IdResponseLike { id: self.exec_create(&id, *config)?, warnings: vec![] }),
+            ExecCreate { id, config } => Reply::Created(IdResponseLike {
+                id: self.exec_create(&id, *config)?,
+                warnings: vec![],
+            }),
             ExecStart { exec_id } => Reply::Exec(self.exec_start(&exec_id)?),
             ExecInspect { exec_id } => Reply::ExecInfo(Box::new(self.exec_inspect(&exec_id)?)),
-            ImageImport { file, reference, changes } => {
-                let img = crate::image::import(&self.images, &self.store, &file, &reference, &changes);
+            ImageImport {
+                file,
+                reference,
+                changes,
+            } => {
+                let img =
+                    crate::image::import(&self.images, &self.store, &file, &reference, &changes);
                 let _ = std::fs::remove_file(&file);
                 Reply::ImageImported(img?.id)
             }
@@ -135,7 +210,34 @@ impl Engine {
             ImageInspect { name } => Reply::Image(Box::new(self.image_inspect(&name)?)),
             ImageRemove { name, force: _ } => Reply::ImageDeleted(self.image_remove(&name)?),
             NetworkList => Reply::Networks(self.network_views()),
-            NetworkInspect { id } => Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?))),
+            NetworkInspect { id } => {
+                Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?)))
+            }
+            NetworkCreate { body } => Reply::NetworkCreated(NetworkCreateResponse {
+                id: self.network_create(*body).await?,
+                warning: String::new(),
+            }),
+            NetworkRemove { id } => {
+                self.network_remove(&id).await?;
+                Reply::Empty
+            }
+            NetworkPrune { labels } => Reply::NetworksPruned(NetworkPruneResponse {
+                networks_deleted: Some(self.network_prune(&labels).await?),
+            }),
+            NetworkConnect { id, body } => {
+                self.network_connect(
+                    &id,
+                    &body.container,
+                    body.endpoint_config.clone().unwrap_or_default(),
+                )
+                .await?;
+                Reply::Ok
+            }
+            NetworkDisconnect { id, body } => {
+                self.network_disconnect(&id, &body.container, body.force.unwrap_or(false))
+                    .await?;
+                Reply::Ok
+            }
         })
     }
 
@@ -173,11 +275,17 @@ impl Engine {
                 parent_id: String::new(),
                 repo_tags: i.repo_tags.clone(),
                 repo_digests: vec![],
-                created: chrono::DateTime::parse_from_rfc3339(&i.created).map(|t| t.timestamp()).unwrap_or(0),
+                created: chrono::DateTime::parse_from_rfc3339(&i.created)
+                    .map(|t| t.timestamp())
+                    .unwrap_or(0),
                 size: i.size,
                 shared_size: -1,
                 labels: i.config.labels.clone().unwrap_or_default(),
-                containers: self.containers().iter().filter(|c| c.image_id == i.id).count() as i64,
+                containers: self
+                    .containers()
+                    .iter()
+                    .filter(|c| c.image_id == i.id)
+                    .count() as i64,
                 manifests: None,
                 descriptor: None,
             })
@@ -194,10 +302,17 @@ impl Engine {
             created: Some(i.created.clone()),
             author: Some(String::new()),
             config: Some(i.config.clone()),
-            architecture: Some(std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+            architecture: Some(
+                std::env::consts::ARCH
+                    .replace("x86_64", "amd64")
+                    .replace("aarch64", "arm64"),
+            ),
             os: Some("linux".into()),
             size: Some(i.size),
-            root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(i.layers.clone()) }),
+            root_fs: Some(ImageInspectRootFs {
+                typ: "layers".into(),
+                layers: Some(i.layers.clone()),
+            }),
             ..Default::default()
         })
     }
@@ -205,68 +320,55 @@ impl Engine {
     fn image_remove(&self, name: &str) -> Result<Vec<ImageDeleteResponseItem>> {
         let containers = self.containers();
         let items = self.images.remove(&self.store, name, |id| {
-            containers.iter().find(|c| c.image_id == id).map(|c| c.id.clone())
+            containers
+                .iter()
+                .find(|c| c.image_id == id)
+                .map(|c| c.id.clone())
         })?;
         Ok(items
             .into_iter()
             .map(|(k, v)| match k.as_str() {
-                "Untagged" => ImageDeleteResponseItem { untagged: Some(v), deleted: None },
-                _ => ImageDeleteResponseItem { untagged: None, deleted: Some(v) },
+                "Untagged" => ImageDeleteResponseItem {
+                    untagged: Some(v),
+                    deleted: None,
+                },
+                _ => ImageDeleteResponseItem {
+                    untagged: None,
+                    deleted: Some(v),
+                },
             })
             .collect())
-    }
-
-    fn network_views(&self) -> Vec<NetworkInspect> {
-        self.networks.list().iter().map(|n| self.network_view(n)).collect()
-    }
-
-    fn network_view(&self, n: &crate::network::NetworkRec) -> NetworkInspect {
-        let containers = self
-            .containers()
-            .into_iter()
-            .filter(|c| c.is_running() && c.network_mode() == n.name)
-            .map(|c| {
-                (c.id.clone(), EndpointResource { name: Some(c.name.clone()), endpoint_id: Some(String::new()), ..Default::default() })
-            })
-            .collect();
-        NetworkInspect {
-            name: Some(n.name.clone()),
-            id: Some(n.id.clone()),
-            created: Some(n.created.clone()),
-            scope: Some("local".into()),
-            driver: Some(n.driver.clone()),
-            enable_ipv4: Some(true),
-            enable_ipv6: Some(false),
-            ipam: Some(Ipam { driver: Some("default".into()), config: Some(vec![]), options: None }),
-            internal: Some(n.internal),
-            attachable: Some(n.attachable),
-            ingress: Some(false),
-            config_from: Some(ConfigReference { network: Some(String::new()) }),
-            config_only: Some(false),
-            options: Some(n.options.clone()),
-            labels: Some(n.labels.clone()),
-            containers: Some(containers),
-            ..Default::default()
-        }
     }
 }
 
 fn kernel_version() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn version() -> SystemVersion {
     let v = env!("CARGO_PKG_VERSION").to_string();
     SystemVersion {
-        platform: Some(SystemVersionPlatform { name: "berth".into() }),
-        components: Some(vec![SystemVersionComponents { name: "Engine".into(), version: v.clone(), details: None }]),
+        platform: Some(SystemVersionPlatform {
+            name: "berth".into(),
+        }),
+        components: Some(vec![SystemVersionComponents {
+            name: "Engine".into(),
+            version: v.clone(),
+            details: None,
+        }]),
         version: Some(v),
         api_version: Some(API_VERSION.into()),
         min_api_version: Some(MIN_API_VERSION.into()),
         git_commit: Some(String::new()),
         go_version: Some("n/a (Rust)".into()),
         os: Some("linux".into()),
-        arch: Some(std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+        arch: Some(
+            std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
+        ),
         kernel_version: Some(kernel_version()),
         experimental: Some(false),
         build_time: Some(String::new()),

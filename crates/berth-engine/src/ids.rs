@@ -17,20 +17,63 @@ pub fn now() -> String {
 }
 
 const LEFT: &[&str] = &[
-    "admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
-    "keen", "loving", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "tender",
-    "upbeat", "vibrant", "wizardly", "youthful", "zealous",
+    "admiring",
+    "brave",
+    "clever",
+    "dazzling",
+    "eager",
+    "focused",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "loving",
+    "modest",
+    "nifty",
+    "optimistic",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
 ];
 const RIGHT: &[&str] = &[
-    "albattani", "babbage", "curie", "darwin", "euclid", "feynman", "galileo", "hopper", "joliot",
-    "kepler", "lovelace", "mayer", "noether", "pasteur", "ritchie", "shannon", "tesla", "turing",
-    "volta", "wozniak", "yalow", "zhukovsky",
+    "albattani",
+    "babbage",
+    "curie",
+    "darwin",
+    "euclid",
+    "feynman",
+    "galileo",
+    "hopper",
+    "joliot",
+    "kepler",
+    "lovelace",
+    "mayer",
+    "noether",
+    "pasteur",
+    "ritchie",
+    "shannon",
+    "tesla",
+    "turing",
+    "volta",
+    "wozniak",
+    "yalow",
+    "zhukovsky",
 ];
 
 /// A Docker-style random name such as `happy_turing`.
 pub fn random_name() -> String {
     let mut r = rand::rng();
-    format!("{}_{}", LEFT[r.random_range(0..LEFT.len())], RIGHT[r.random_range(0..RIGHT.len())])
+    format!(
+        "{}_{}",
+        LEFT[r.random_range(0..LEFT.len())],
+        RIGHT[r.random_range(0..RIGHT.len())]
+    )
 }
 
 /// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.

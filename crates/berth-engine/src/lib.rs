@@ -30,6 +30,10 @@ pub struct Config {
     pub exec_root: PathBuf,
     /// The executable that provides `shim` and `nsexec` (berthd itself).
     pub runtime_exe: PathBuf,
+    /// Where automatic subnets come from.
+    pub pools: Vec<network::ipam::Pool>,
+    /// Interface name of the default `bridge` network.
+    pub default_bridge: String,
 }
 
 /// One container in memory: its record and a channel that announces state changes.
@@ -47,17 +51,24 @@ pub struct Engine {
     pub(crate) networks: network::Networks,
     pub(crate) containers: Mutex<HashMap<String, Entry>>,
     pub(crate) execs: container::exec::Execs,
+    pub(crate) dataplane: Arc<dyn network::dataplane::Dataplane>,
+    /// Exit codes of recently removed containers, for `wait` calls that lose the race with
+    /// `--rm` (bounded).
+    pub(crate) tombstones: Mutex<std::collections::VecDeque<(String, i64)>>,
 }
 
 impl Engine {
     /// Opens (or creates) the state under `cfg.data_root` and re-adopts running containers.
-    pub async fn open(cfg: Config) -> Result<Arc<Self>> {
+    pub async fn open(
+        cfg: Config,
+        dataplane: Arc<dyn network::dataplane::Dataplane>,
+    ) -> Result<Arc<Self>> {
         for d in [&cfg.data_root, &cfg.exec_root] {
             std::fs::create_dir_all(d).map_err(error::io(format!("create {}", d.display())))?;
         }
         let store = store::Store::open(&cfg.data_root.join("state.redb"))?;
         let images = image::Images::load(&cfg.data_root, &store)?;
-        let networks = network::Networks::load(&store)?;
+        let networks = network::Networks::load(&store, cfg.pools.clone())?;
         let engine = Arc::new(Engine {
             cfg,
             store,
@@ -65,13 +76,29 @@ impl Engine {
             networks,
             containers: Mutex::new(HashMap::new()),
             execs: Default::default(),
+            dataplane,
+            tombstones: Mutex::new(Default::default()),
         });
+        engine.restore_networks().await?;
         container::lifecycle::restore(&engine).await?;
         Ok(engine)
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    pub(crate) fn remember_exit(&self, id: &str, code: i64) {
+        let mut t = self.tombstones.lock().unwrap_or_else(|p| p.into_inner());
+        if t.len() >= 256 {
+            t.pop_front();
+        }
+        t.push_back((id.to_string(), code));
+    }
+
+    pub(crate) fn tombstone(&self, id: &str) -> Option<i64> {
+        let t = self.tombstones.lock().unwrap_or_else(|p| p.into_inner());
+        t.iter().rev().find(|(i, _)| i == id).map(|(_, c)| *c)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {

@@ -17,7 +17,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Containers, Kind::Images, Kind::Networks, Kind::Endpoints];
+    const ALL: [Kind; 4] = [
+        Kind::Containers,
+        Kind::Images,
+        Kind::Networks,
+        Kind::Endpoints,
+    ];
 
     fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
         TableDefinition::new(match self {
@@ -43,7 +48,8 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError(format!("open {}: {e}", path.display())))?;
+        let db = Database::create(path)
+            .map_err(|e| StoreError(format!("open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(err)?;
         for k in Kind::ALL {
             tx.open_table(k.table()).map_err(err)?;
@@ -81,7 +87,9 @@ impl Store {
             let (k, v) = row.map_err(err)?;
             match serde_json::from_slice(v.value()) {
                 Ok(val) => out.push((k.value().to_string(), val)),
-                Err(e) => tracing::warn!(key = k.value(), "skipping unreadable {kind:?} record: {e}"),
+                Err(e) => {
+                    tracing::warn!(key = k.value(), "skipping unreadable {kind:?} record: {e}")
+                }
             }
         }
         Ok(out)

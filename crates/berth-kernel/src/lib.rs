@@ -4,7 +4,9 @@
 //! knows about containers or networks as the engine models them. Higher layers reach these
 //! functions through narrow traits so their logic can be tested with fakes.
 
+pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod proc;
 
 /// Errors from kernel operations, each naming what was being done.
@@ -22,14 +24,23 @@ pub enum KernelError {
         #[source]
         source: std::io::Error,
     },
+    /// A netlink failure that is not an errno from the kernel (no answer, bad answer, bad input).
+    #[error("{op}: {message}")]
+    Netlink { op: String, message: String },
 }
 
 impl KernelError {
     pub fn sys(op: impl Into<String>, source: nix::Error) -> Self {
-        KernelError::Sys { op: op.into(), source }
+        KernelError::Sys {
+            op: op.into(),
+            source,
+        }
     }
     pub fn io(op: impl Into<String>, source: std::io::Error) -> Self {
-        KernelError::Io { op: op.into(), source }
+        KernelError::Io {
+            op: op.into(),
+            source,
+        }
     }
 }
 

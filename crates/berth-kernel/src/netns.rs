@@ -11,20 +11,33 @@ use std::path::{Path, PathBuf};
 /// The loopback interface is brought up, as Docker does for every container.
 pub fn create(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| KernelError::io(format!("mkdir {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KernelError::io(format!("mkdir {}", dir.display()), e))?;
     }
     File::create(path).map_err(|e| KernelError::io(format!("create {}", path.display()), e))?;
     let target = path.to_path_buf();
     // unshare(CLONE_NEWNET) only changes the calling thread, so do it on a throwaway thread.
     let res = std::thread::spawn(move || -> Result<()> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| KernelError::sys("unshare(CLONE_NEWNET)", e))?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| KernelError::sys("unshare(CLONE_NEWNET)", e))?;
         let own = format!("/proc/self/task/{}/ns/net", nix::unistd::gettid());
-        mount(Some(own.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| KernelError::sys(format!("bind netns on {}", target.display()), e))?;
+        mount(
+            Some(own.as_str()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| KernelError::sys(format!("bind netns on {}", target.display()), e))?;
         set_loopback_up()
     })
     .join()
-    .unwrap_or_else(|_| Err(KernelError::io("netns thread", std::io::Error::other("panicked"))));
+    .unwrap_or_else(|_| {
+        Err(KernelError::io(
+            "netns thread",
+            std::io::Error::other("panicked"),
+        ))
+    });
     if res.is_err() {
         let _ = remove(path);
     }
@@ -53,19 +66,30 @@ pub fn run_in<T: Send + 'static>(
     let p: PathBuf = path.to_path_buf();
     std::thread::spawn(move || {
         let ns = File::open(&p).map_err(|e| KernelError::io(format!("open {}", p.display()), e))?;
-        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| KernelError::sys(format!("setns {}", p.display()), e))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| KernelError::sys(format!("setns {}", p.display()), e))?;
         f()
     })
     .join()
-    .unwrap_or_else(|_| Err(KernelError::io("netns thread", std::io::Error::other("panicked"))))
+    .unwrap_or_else(|_| {
+        Err(KernelError::io(
+            "netns thread",
+            std::io::Error::other("panicked"),
+        ))
+    })
 }
 
 /// Brings `lo` up in the calling thread's network namespace (SIOCSIFFLAGS).
 pub fn set_loopback_up() -> Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
     use std::os::fd::AsRawFd;
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| KernelError::sys("socket", e))?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| KernelError::sys("socket", e))?;
     // SAFETY: ifreq is plain old data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (i, b) in b"lo\0".iter().enumerate() {
@@ -73,13 +97,19 @@ pub fn set_loopback_up() -> Result<()> {
     }
     // SAFETY: valid socket fd and a properly initialised ifreq that outlives the call.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
-        return Err(KernelError::io("SIOCGIFFLAGS lo", std::io::Error::last_os_error()));
+        return Err(KernelError::io(
+            "SIOCGIFFLAGS lo",
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: the union field ifru_flags is the one SIOCGIFFLAGS filled in.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
-        return Err(KernelError::io("SIOCSIFFLAGS lo", std::io::Error::last_os_error()));
+        return Err(KernelError::io(
+            "SIOCSIFFLAGS lo",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

@@ -26,7 +26,10 @@ pub fn is_same_process(pid: i32, start: u64) -> bool {
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -77,7 +80,9 @@ pub fn pidfd_open(pid: i32) -> Result<Option<std::os::fd::OwnedFd>> {
         return Err(KernelError::io(format!("pidfd_open({pid})"), e));
     }
     // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }))
+    Ok(Some(unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fd as i32)
+    }))
 }
 
 /// Parses a signal name or number as Docker accepts them: `KILL`, `SIGKILL`, `9`.
@@ -86,7 +91,11 @@ pub fn parse_signal(s: &str) -> Option<Signal> {
         return Signal::try_from(n).ok();
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse().ok()
 }
 

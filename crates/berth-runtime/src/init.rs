@@ -23,17 +23,28 @@ pub fn run(spec: &Spec) -> String {
 
 fn prepare(spec: &Spec) -> Result<(), String> {
     if let NetMode::Join(path) = &spec.net {
-        let ns = File::open(path).map_err(|e| format!("open network namespace {}: {e}", path.display()))?;
-        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| format!("join network namespace: {e}"))?;
+        let ns = File::open(path)
+            .map_err(|e| format!("open network namespace {}: {e}", path.display()))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("join network namespace: {e}"))?;
     }
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| format!("unshare mount/uts/ipc namespaces: {e}"))?;
     // Nothing we mount from here on may propagate back to the host.
-    mnt(None::<&str>, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
+    mnt(
+        None::<&str>,
+        "/",
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
     match &spec.rootfs {
-        RootFs::Overlay { lower, upper, work, target } => {
-            overlay_root(spec, lower, upper, work, target)?
-        }
+        RootFs::Overlay {
+            lower,
+            upper,
+            work,
+            target,
+        } => overlay_root(spec, lower, upper, work, target)?,
         RootFs::Host => host_root(spec)?,
     }
     sethostname(&spec.hostname).map_err(|e| format!("sethostname: {e}"))?;
@@ -42,7 +53,11 @@ fn prepare(spec: &Spec) -> Result<(), String> {
         nix::unistd::setgid(gid.into()).map_err(|e| format!("setgid {gid}: {e}"))?;
         nix::unistd::setuid(uid.into()).map_err(|e| format!("setuid {uid}: {e}"))?;
     }
-    let cwd = if spec.cwd.is_empty() { "/" } else { spec.cwd.as_str() };
+    let cwd = if spec.cwd.is_empty() {
+        "/"
+    } else {
+        spec.cwd.as_str()
+    };
     if chdir(cwd).is_err() {
         std::fs::create_dir_all(cwd).map_err(|e| format!("working directory {cwd}: {e}"))?;
         chdir(cwd).map_err(|e| format!("chdir to working directory {cwd}: {e}"))?;
@@ -50,16 +65,53 @@ fn prepare(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
-fn overlay_root(spec: &Spec, lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), String> {
+fn overlay_root(
+    spec: &Spec,
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), String> {
     let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
-    let opts = format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), upper.display(), work.display());
-    mnt(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(&opts))?;
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
+    mnt(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&opts),
+    )?;
     let t = |p: &str| target.join(p.trim_start_matches('/'));
     ensure_dir(&t("proc"))?;
-    mnt(Some("proc"), &t("proc"), Some("proc"), nosuid_noexec_nodev(), None)?;
+    mnt(
+        Some("proc"),
+        &t("proc"),
+        Some("proc"),
+        nosuid_noexec_nodev(),
+        None,
+    )?;
     ensure_dir(&t("sys"))?;
-    if mnt(Some("sysfs"), &t("sys"), Some("sysfs"), nosuid_noexec_nodev() | MsFlags::MS_RDONLY, None).is_err() {
-        mnt(Some("/sys"), &t("sys"), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+    if mnt(
+        Some("sysfs"),
+        &t("sys"),
+        Some("sysfs"),
+        nosuid_noexec_nodev() | MsFlags::MS_RDONLY,
+        None,
+    )
+    .is_err()
+    {
+        mnt(
+            Some("/sys"),
+            &t("sys"),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
     }
     populate_dev(&t("dev"))?;
     for f in &spec.files {
@@ -74,9 +126,21 @@ fn overlay_root(spec: &Spec, lower: &[PathBuf], upper: &Path, work: &Path, targe
 
 /// The host's filesystem with a private /proc, /sys and the container's own /etc files.
 fn host_root(spec: &Spec) -> Result<(), String> {
-    mnt(Some("proc"), "/proc", Some("proc"), nosuid_noexec_nodev(), None)?;
+    mnt(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        nosuid_noexec_nodev(),
+        None,
+    )?;
     if let NetMode::Join(_) = spec.net {
-        mnt(Some("sysfs"), "/sys", Some("sysfs"), nosuid_noexec_nodev() | MsFlags::MS_RDONLY, None)?;
+        mnt(
+            Some("sysfs"),
+            "/sys",
+            Some("sysfs"),
+            nosuid_noexec_nodev() | MsFlags::MS_RDONLY,
+            None,
+        )?;
     }
     for f in &spec.files {
         let target = Path::new(&f.target);
@@ -89,11 +153,23 @@ fn host_root(spec: &Spec) -> Result<(), String> {
 
 fn populate_dev(dev: &Path) -> Result<(), String> {
     ensure_dir(dev)?;
-    mnt(Some("tmpfs"), dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    mnt(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let target = dev.join(name);
         File::create(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
-        mnt(Some(format!("/dev/{name}").as_str()), &target, None, MsFlags::MS_BIND, None)?;
+        mnt(
+            Some(format!("/dev/{name}").as_str()),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )?;
     }
     let pts = dev.join("pts");
     ensure_dir(&pts)?;
@@ -106,7 +182,13 @@ fn populate_dev(dev: &Path) -> Result<(), String> {
     )?;
     let shm = dev.join("shm");
     ensure_dir(&shm)?;
-    mnt(Some("shm"), &shm, Some("tmpfs"), nosuid_noexec_nodev(), Some("mode=1777,size=65536k"))?;
+    mnt(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        nosuid_noexec_nodev(),
+        Some("mode=1777,size=65536k"),
+    )?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -114,7 +196,8 @@ fn populate_dev(dev: &Path) -> Result<(), String> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(to, dev.join(link)).map_err(|e| format!("symlink /dev/{link}: {e}"))?;
+        std::os::unix::fs::symlink(to, dev.join(link))
+            .map_err(|e| format!("symlink /dev/{link}: {e}"))?;
     }
     Ok(())
 }
@@ -124,7 +207,12 @@ fn bind_file(source: &Path, target: &Path) -> Result<(), String> {
         ensure_dir(dir)?;
     }
     // A dangling symlink (e.g. /etc/resolv.conf -> ../run/...) cannot be a mount point.
-    if target.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(false) && !target.exists() {
+    if target
+        .symlink_metadata()
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+        && !target.exists()
+    {
         let _ = std::fs::remove_file(target);
     }
     if !target.exists() {
@@ -149,8 +237,13 @@ fn mnt<S: AsRef<Path> + ?Sized, T: AsRef<Path> + ?Sized>(
     data: Option<&str>,
 ) -> Result<(), String> {
     let src = source.map(|s| s.as_ref().to_path_buf());
-    mount(src.as_deref(), target.as_ref(), fstype, flags, data)
-        .map_err(|e| format!("mount {} on {}: {e}", src.as_deref().unwrap_or(Path::new("none")).display(), target.as_ref().display()))
+    mount(src.as_deref(), target.as_ref(), fstype, flags, data).map_err(|e| {
+        format!(
+            "mount {} on {}: {e}",
+            src.as_deref().unwrap_or(Path::new("none")).display(),
+            target.as_ref().display()
+        )
+    })
 }
 
 /// Execs the spec's command in the current process; returns only with the reason it failed.
@@ -173,7 +266,9 @@ fn exec(spec: &Spec) -> String {
     };
     let to_c = |v: &[String]| -> Result<Vec<CString>, String> {
         v.iter()
-            .map(|s| CString::new(s.as_str()).map_err(|_| format!("argument contains a NUL byte: {s:?}")))
+            .map(|s| {
+                CString::new(s.as_str()).map_err(|_| format!("argument contains a NUL byte: {s:?}"))
+            })
             .collect()
     };
     let (argv, envp) = match (to_c(&spec.args), to_c(&spec.env)) {
@@ -199,5 +294,9 @@ pub fn resolve(arg0: &str, path_var: &str) -> Option<PathBuf> {
         .split(':')
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(arg0))
-        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }

@@ -19,19 +19,33 @@ pub struct Started {
 
 /// Starts `spec` through a shim (`shim_exe shim BUNDLE`). Blocking: call it off the async runtime.
 pub fn start(shim_exe: &Path, bundle: &Path, spec: &Spec) -> Result<Started> {
-    std::fs::create_dir_all(bundle).map_err(|e| RuntimeError::io(format!("mkdir {}", bundle.display()), e))?;
-    let json = serde_json::to_vec(spec).map_err(|e| RuntimeError::Start(format!("encode spec: {e}")))?;
-    std::fs::write(bundle.join("spec.json"), json).map_err(|e| RuntimeError::io("write spec", e))?;
+    std::fs::create_dir_all(bundle)
+        .map_err(|e| RuntimeError::io(format!("mkdir {}", bundle.display()), e))?;
+    let json =
+        serde_json::to_vec(spec).map_err(|e| RuntimeError::Start(format!("encode spec: {e}")))?;
+    std::fs::write(bundle.join("spec.json"), json)
+        .map_err(|e| RuntimeError::io("write spec", e))?;
     let mut cmd = Command::new(shim_exe);
-    cmd.arg("shim").arg(bundle).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.arg("shim")
+        .arg(bundle)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     // SAFETY: setsid is async-signal-safe; the shim must not share berthd's session.
     unsafe {
         cmd.pre_exec(|| {
-            nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
         });
     }
-    let mut child = cmd.spawn().map_err(|e| RuntimeError::io(format!("spawn shim {}", shim_exe.display()), e))?;
-    let stdout = child.stdout.take().ok_or_else(|| RuntimeError::Start("shim has no stdout".into()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| RuntimeError::io(format!("spawn shim {}", shim_exe.display()), e))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| RuntimeError::Start("shim has no stdout".into()))?;
     let mut line = String::new();
     let read = BufReader::new(stdout).read_line(&mut line);
     let _ = child.wait();
@@ -43,7 +57,11 @@ fn parse_status(line: &str) -> Result<Started> {
     if let Some(msg) = line.strip_prefix("ERR ") {
         return Err(RuntimeError::Start(msg.to_string()));
     }
-    let mut it = line.strip_prefix("OK ").unwrap_or_default().split(' ').map(str::parse::<i32>);
+    let mut it = line
+        .strip_prefix("OK ")
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::parse::<i32>);
     match (it.next(), it.next()) {
         (Some(Ok(pid)), Some(Ok(shim_pid))) => Ok(Started {
             pid,
@@ -51,8 +69,12 @@ fn parse_status(line: &str) -> Result<Started> {
             shim_pid,
             shim_start: berth_kernel::proc::start_time(shim_pid).unwrap_or(0),
         }),
-        _ if line.is_empty() => Err(RuntimeError::Start("container runtime exited without a status".into())),
-        _ => Err(RuntimeError::Start(format!("unexpected status from the container runtime: {line:?}"))),
+        _ if line.is_empty() => Err(RuntimeError::Start(
+            "container runtime exited without a status".into(),
+        )),
+        _ => Err(RuntimeError::Start(format!(
+            "unexpected status from the container runtime: {line:?}"
+        ))),
     }
 }
 

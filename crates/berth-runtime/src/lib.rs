@@ -35,7 +35,10 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn io(op: impl Into<String>, source: std::io::Error) -> Self {
-        RuntimeError::Io { op: op.into(), source }
+        RuntimeError::Io {
+            op: op.into(),
+            source,
+        }
     }
 }
 

@@ -88,7 +88,10 @@ fn exec(spec: &ExecSpec) -> String {
     }
     if let Some((uid, gid)) = spec.user {
         let _ = nix::unistd::setgroups(&[]);
-        if nix::unistd::setgid(gid.into()).and(nix::unistd::setuid(uid.into())).is_err() {
+        if nix::unistd::setgid(gid.into())
+            .and(nix::unistd::setuid(uid.into()))
+            .is_err()
+        {
             return format!("cannot switch to user {uid}:{gid}");
         }
     }

@@ -74,8 +74,14 @@ fn supervise(spec: &Spec, status_out: &mut File) -> Result<(), String> {
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop((out_r, err_r, fail_r));
-            let ok = dup_to(devnull.as_raw_fd(), 0) && dup_to(out_w.as_raw_fd(), 1) && dup_to(err_w.as_raw_fd(), 2);
-            let msg = if ok { crate::init::run(spec) } else { "redirect stdio failed".into() };
+            let ok = dup_to(devnull.as_raw_fd(), 0)
+                && dup_to(out_w.as_raw_fd(), 1)
+                && dup_to(err_w.as_raw_fd(), 2);
+            let msg = if ok {
+                crate::init::run(spec)
+            } else {
+                "redirect stdio failed".into()
+            };
             let mut f = File::from(fail_w);
             let _ = f.write_all(msg.as_bytes());
             // SAFETY: _exit is async-signal-safe and never returns.
@@ -117,7 +123,9 @@ fn wait_for(init: Pid) -> ExitRecord {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == init => return record(code, None),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => return record(128 + sig as i32, Some(sig as i32)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
+                return record(128 + sig as i32, Some(sig as i32))
+            }
             Ok(_) | Err(nix::Error::EINTR) => continue,
             Err(_) => return record(255, None),
         }

@@ -35,7 +35,12 @@ pub struct BindFile {
 pub enum RootFs {
     /// An overlay of read-only image layers (lowest last, as overlayfs wants) with a private
     /// upper layer, mounted on `target`.
-    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+    },
     /// The host's own filesystem, seen through a private mount namespace: for running the
     /// host's programs with only the namespaces isolated (the reserved image `host`).
     Host,

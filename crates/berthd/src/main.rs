@@ -10,7 +10,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "berthd", version, about = "berth daemon: Docker's networking model, in Rust")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: Docker's networking model, in Rust"
+)]
 struct Args {
     /// Persistent state: the store, images, container logs and layers.
     #[arg(long, default_value = "/var/lib/berth")]
@@ -19,8 +23,19 @@ struct Args {
     #[arg(long, default_value = "/run/berth")]
     exec_root: PathBuf,
     /// Where to listen.
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     host: String,
+    /// A pool for automatic subnets, `base=CIDR,size=N` (repeatable; replaces Docker's
+    /// default pools when given).
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<berth_engine::network::ipam::Pool>,
+    /// Interface name of the default `bridge` network.
+    #[arg(long, default_value = "berth0")]
+    bridge_name: String,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -41,23 +56,47 @@ fn main() -> Result<()> {
     }
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level).context("bad --log-level")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level).context("bad --log-level")?,
+        )
         .with_writer(std::io::stderr)
         .init();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
 }
 
 async fn run(args: Args) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("berthd must run as root (it creates namespaces, mounts and network devices)");
     }
-    let socket = args
-        .host
-        .strip_prefix("unix://")
-        .with_context(|| format!("unsupported -H {}: only unix:///path is supported", args.host))?;
+    let socket = args.host.strip_prefix("unix://").with_context(|| {
+        format!(
+            "unsupported -H {}: only unix:///path is supported",
+            args.host
+        )
+    })?;
     let runtime_exe = std::env::current_exe().context("locate berthd executable")?;
-    let cfg = berth_engine::Config { data_root: args.data_root, exec_root: args.exec_root, runtime_exe };
-    let engine = berth_engine::Engine::open(cfg).await.context("open berth state")?;
+    let pools = if args.default_address_pool.is_empty() {
+        berth_engine::network::ipam::default_pools()
+    } else {
+        args.default_address_pool
+    };
+    let cfg = berth_engine::Config {
+        data_root: args.data_root,
+        exec_root: args.exec_root,
+        runtime_exe,
+        pools,
+        default_bridge: args.bridge_name,
+    };
+    let dataplane = berth_engine::network::dataplane::KernelDataplane::new()
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("open netlink")?;
+    let engine = berth_engine::Engine::open(cfg, std::sync::Arc::new(dataplane))
+        .await
+        .context("open berth state")?;
     let listener = bind(socket)?;
     tracing::info!(socket, "berthd listening");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

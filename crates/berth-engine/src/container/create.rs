@@ -10,10 +10,16 @@ use std::sync::Arc;
 
 impl Engine {
     /// Creates a container; returns its id. Nothing is left behind on error.
-    pub fn create_container(&self, name: Option<String>, body: ContainerCreateBody) -> Result<String> {
-        let image_ref = body.image.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
-            EngineError::Invalid("config error: no image specified".into())
-        })?;
+    pub fn create_container(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> Result<String> {
+        let image_ref = body
+            .image
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| EngineError::Invalid("config error: no image specified".into()))?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.trim_start_matches('/').to_string();
@@ -29,12 +35,18 @@ impl Engine {
         let image = self.images.resolve(&image_ref)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let mode = host_config.network_mode.clone().unwrap_or_default();
-        let mode = if mode.is_empty() || mode == "default" { "bridge".to_string() } else { mode };
-        self.networks.check_mode(&mode)?;
+        let mode = if mode.is_empty() || mode == "default" {
+            "bridge".to_string()
+        } else {
+            mode
+        };
+        let endpoints = self.requested_endpoints(&mode, &body)?;
         host_config.network_mode = Some(mode);
         let id = ids::new_id();
         let config = merge_config(&body, &image, &id);
-        if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) && config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+        if config.entrypoint.as_ref().is_none_or(|e| e.is_empty())
+            && config.cmd.as_ref().is_none_or(|c| c.is_empty())
+        {
             return Err(EngineError::Invalid("no command specified".into()));
         }
         let mut rec = Container {
@@ -45,7 +57,7 @@ impl Engine {
             image_ref,
             config,
             host_config,
-            endpoints: body.networking_config.and_then(|n| n.endpoints_config).unwrap_or_default().into_iter().collect(),
+            endpoints,
             state: State::default(),
             sandbox_key: String::new(),
             restart_count: 0,
@@ -68,14 +80,60 @@ impl Engine {
                 }
             },
         };
-        std::fs::create_dir_all(self.container_dir(&id)).map_err(crate::error::io("create container directory"))?;
+        std::fs::create_dir_all(self.container_dir(&id))
+            .map_err(crate::error::io("create container directory"))?;
+        // The log exists from the start, so `attach`/`logs -f` can hold it open across --rm.
+        std::fs::File::create(self.log_path(&id))
+            .map_err(crate::error::io("create container log"))?;
         if let Err(e) = self.store.put(Kind::Containers, &id, &rec) {
             let _ = std::fs::remove_dir_all(self.container_dir(&id));
             return Err(e.into());
         }
         let (changed, _) = tokio::sync::watch::channel(0);
-        map.insert(id.clone(), Entry { rec, changed, op: Arc::new(tokio::sync::Mutex::new(())) });
+        map.insert(
+            id.clone(),
+            Entry {
+                rec,
+                changed,
+                op: Arc::new(tokio::sync::Mutex::new(())),
+            },
+        );
         Ok(id)
+    }
+
+    /// The networks a new container joins: its network mode's and any in the endpoints
+    /// config, each validated (names resolved, `--ip` in a subnet) before anything exists.
+    fn requested_endpoints(
+        &self,
+        mode: &str,
+        body: &ContainerCreateBody,
+    ) -> Result<std::collections::BTreeMap<String, bollard_stubs::models::EndpointSettings>> {
+        let mut asked = body
+            .networking_config
+            .clone()
+            .and_then(|n| n.endpoints_config)
+            .unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        if mode == "host" || mode == "none" {
+            return Ok(out);
+        }
+        if let Some(target) = mode.strip_prefix("container:") {
+            self.find(target)?;
+            return Ok(out);
+        }
+        let primary = self.networks.resolve(mode)?;
+        let settings = asked
+            .remove(mode)
+            .or_else(|| asked.remove(&primary.name))
+            .unwrap_or_default();
+        crate::network::endpoint::validate(&primary, &settings)?;
+        out.insert(primary.name.clone(), settings);
+        for (name, settings) in asked {
+            let net = self.networks.resolve(&name)?;
+            crate::network::endpoint::validate(&net, &settings)?;
+            out.insert(net.name.clone(), settings);
+        }
+        Ok(out)
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> std::path::PathBuf {

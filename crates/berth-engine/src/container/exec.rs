@@ -40,30 +40,49 @@ impl Engine {
     pub fn exec_create(&self, r: &str, config: ExecConfig) -> Result<String> {
         let c = self.find(r)?;
         if !c.is_running() {
-            return Err(EngineError::Conflict(format!("container {} is not running", c.id)));
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("No exec command specified".into()));
         }
         let id = crate::ids::new_id();
-        let rec = ExecRec { id: id.clone(), container_id: c.id, config, running: false, exit_code: None, pid: 0 };
+        let rec = ExecRec {
+            id: id.clone(),
+            container_id: c.id,
+            config,
+            running: false,
+            exit_code: None,
+            pid: 0,
+        };
         self.execs.lock().insert(id.clone(), rec);
         Ok(id)
     }
 
     fn exec_get(&self, id: &str) -> Result<ExecRec> {
-        self.execs.lock().get(id).cloned().ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+        self.execs
+            .lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
     /// Starts the exec'd command with piped stdio (the API layer relays it).
     pub fn exec_start(self: &Arc<Self>, id: &str) -> Result<ExecProcess> {
         let rec = self.exec_get(id)?;
         if rec.running || rec.exit_code.is_some() {
-            return Err(EngineError::Conflict(format!("exec {id} has already been started")));
+            return Err(EngineError::Conflict(format!(
+                "exec {id} has already been started"
+            )));
         }
         let c = self.find(&rec.container_id)?;
         if !c.is_running() {
-            return Err(EngineError::Conflict(format!("container {} is not running", c.id)));
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let mut env = c.config.env.clone().unwrap_or_default();
         for e in rec.config.env.clone().unwrap_or_default() {
@@ -71,19 +90,35 @@ impl Engine {
             env.retain(|x| x.split('=').next() != Some(k.as_str()));
             env.push(e);
         }
-        let user = rec.config.user.clone().filter(|u| !u.is_empty()).or(c.config.user.clone());
+        let user = rec
+            .config
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or(c.config.user.clone());
         let spec = ExecSpec {
             pid: c.state.pid,
             args: rec.config.cmd.clone().unwrap_or_default(),
             env,
-            cwd: rec.config.working_dir.clone().filter(|w| !w.is_empty()).or(c.config.working_dir.clone()).unwrap_or_default(),
+            cwd: rec
+                .config
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .or(c.config.working_dir.clone())
+                .unwrap_or_default(),
             user: user.and_then(|u| {
                 let (a, b) = u.split_once(':').unwrap_or((&u, &u));
                 Some((a.parse().ok()?, b.parse().ok()?))
             }),
         };
-        let json = serde_json::to_string(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let stdin = if rec.config.attach_stdin == Some(true) { Stdio::piped() } else { Stdio::null() };
+        let json =
+            serde_json::to_string(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let stdin = if rec.config.attach_stdin == Some(true) {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let child = Command::new(&self.cfg.runtime_exe)
             .arg("nsexec")
             .arg(json)
@@ -98,7 +133,10 @@ impl Engine {
             r.running = true;
             r.pid = pid;
         }
-        Ok(ExecProcess { child, tty: rec.config.tty.unwrap_or(false) })
+        Ok(ExecProcess {
+            child,
+            tty: rec.config.tty.unwrap_or(false),
+        })
     }
 
     /// Records an exec's exit code once its process has ended.

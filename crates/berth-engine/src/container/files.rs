@@ -5,10 +5,19 @@ use super::record::Container;
 use std::path::Path;
 
 /// `(file name, path inside the container)` for each generated file.
-pub const FILES: [(&str, &str); 3] = [("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf")];
+pub const FILES: [(&str, &str); 3] = [
+    ("hostname", "/etc/hostname"),
+    ("hosts", "/etc/hosts"),
+    ("resolv.conf", "/etc/resolv.conf"),
+];
 
 /// Writes the three files for `c` into `dir`. `addrs` are the container's own addresses.
-pub fn write(dir: &Path, c: &Container, addrs: &[String], host_resolv: &str) -> std::io::Result<()> {
+pub fn write(
+    dir: &Path,
+    c: &Container,
+    addrs: &[String],
+    host_resolv: &str,
+) -> std::io::Result<()> {
     let hostname = c.config.hostname.clone().unwrap_or_default();
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
     let hosts = if c.network_mode() == "host" {
@@ -17,7 +26,11 @@ pub fn write(dir: &Path, c: &Container, addrs: &[String], host_resolv: &str) -> 
         hosts_file(&hostname, addrs)
     };
     std::fs::write(dir.join("hosts"), hosts)?;
-    let resolv = if c.network_mode() == "host" { host_resolv.to_string() } else { resolv_without_loopback(host_resolv) };
+    let resolv = if c.network_mode() == "host" {
+        host_resolv.to_string()
+    } else {
+        resolv_without_loopback(host_resolv)
+    };
     std::fs::write(dir.join("resolv.conf"), resolv)
 }
 

@@ -24,14 +24,22 @@ impl Engine {
     pub fn find(&self, r: &str) -> Result<Container> {
         let map = self.lock();
         let name = r.trim_start_matches('/');
-        if let Some(e) = map.get(r).or_else(|| map.values().find(|e| e.rec.name == name)) {
+        if let Some(e) = map
+            .get(r)
+            .or_else(|| map.values().find(|e| e.rec.name == name))
+        {
             return Ok(e.rec.clone());
         }
-        let found: Vec<_> = map.values().filter(|e| !r.is_empty() && e.rec.id.starts_with(r)).collect();
+        let found: Vec<_> = map
+            .values()
+            .filter(|e| !r.is_empty() && e.rec.id.starts_with(r))
+            .collect();
         match found.as_slice() {
             [one] => Ok(one.rec.clone()),
             [] => Err(EngineError::NotFound(format!("No such container: {r}"))),
-            _ => Err(EngineError::NotFound(format!("No such container: {r} (multiple containers match this prefix)"))),
+            _ => Err(EngineError::NotFound(format!(
+                "No such container: {r} (multiple containers match this prefix)"
+            ))),
         }
     }
 
@@ -42,13 +50,18 @@ impl Engine {
     }
 
     fn op_lock(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>> {
-        self.lock().get(id).map(|e| e.op.clone()).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
+        self.lock()
+            .get(id)
+            .map(|e| e.op.clone())
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
     }
 
     /// Applies `f` to the record, persists it and wakes waiters.
     pub(crate) fn update(&self, id: &str, f: impl FnOnce(&mut Container)) -> Result<Container> {
         let mut map = self.lock();
-        let e = map.get_mut(id).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))?;
+        let e = map
+            .get_mut(id)
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))?;
         f(&mut e.rec);
         self.store.put(Kind::Containers, id, &e.rec)?;
         e.changed.send_modify(|n| *n += 1);
@@ -64,28 +77,45 @@ impl Engine {
         match c.state.status {
             Status::Running => return Ok(false),
             Status::Removing | Status::Dead => {
-                return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", c.id)))
+                return Err(EngineError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    c.id
+                )))
             }
             _ => {}
         }
         let image = self.images.resolve(&c.image_id)?;
         let dir = self.container_dir(&c.id);
+        // Before the launch: a quick container may write its exit record at once.
+        let _ = std::fs::remove_file(dir.join("exit.json"));
         let netns = self.cfg.exec_root.join("netns").join(&c.id);
-        let net = match c.network_mode() {
-            "host" => NetMode::Host,
-            _ => {
-                let p = netns.clone();
-                tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
-                    .await
-                    .map_err(|e| EngineError::Internal(e.to_string()))??;
-                NetMode::Join(netns.clone())
+        let (net, own_ns) = self.sandbox_for(&c)?;
+        let mut addrs = Vec::new();
+        if own_ns {
+            let p = netns.clone();
+            tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))??;
+            match self.attach_all(&c, &netns).await {
+                Ok(eps) => {
+                    addrs = eps
+                        .iter()
+                        .flat_map(|e| e.addrs.iter().map(|a| a.addr().to_string()))
+                        .collect()
+                }
+                Err(e) => {
+                    let _ = berth_kernel::netns::remove(&netns);
+                    return Err(e);
+                }
             }
-        };
-        let started = self.launch(&c, &image, net, &dir).await;
-        let started = match started {
+        }
+        let started = match self.launch(&c, &image, net.clone(), &dir, &addrs).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = berth_kernel::netns::remove(&netns);
+                if own_ns {
+                    self.detach_container(&c.id).await;
+                    let _ = berth_kernel::netns::remove(&netns);
+                }
                 let msg = e.to_string();
                 let _ = self.update(&c.id, |rec| {
                     rec.state.error = msg.clone();
@@ -94,7 +124,10 @@ impl Engine {
                 return Err(e);
             }
         };
-        let sandbox = if c.network_mode() == "host" { String::new() } else { netns.display().to_string() };
+        let sandbox = match &net {
+            NetMode::Host => String::new(),
+            NetMode::Join(p) => p.display().to_string(),
+        };
         self.update(&c.id, |rec| {
             rec.state.status = Status::Running;
             rec.state.pid = started.pid;
@@ -107,14 +140,52 @@ impl Engine {
             rec.state.finished_at.clear();
             rec.sandbox_key = sandbox;
         })?;
-        let _ = std::fs::remove_file(dir.join("exit.json"));
-        watch_exit(self.clone(), c.id.clone(), started.shim_pid, started.shim_start);
+        watch_exit(
+            self.clone(),
+            c.id.clone(),
+            started.shim_pid,
+            started.shim_start,
+        );
         Ok(true)
     }
 
-    async fn launch(&self, c: &Container, image: &crate::image::Image, net: NetMode, dir: &std::path::Path) -> Result<berth_runtime::Started> {
+    /// Where the container's network lives: the host's, another container's, or its own new
+    /// namespace (`true`: berth creates and wires it).
+    fn sandbox_for(&self, c: &Container) -> Result<(NetMode, bool)> {
+        let mode = c.network_mode();
+        if mode == "host" {
+            return Ok((NetMode::Host, false));
+        }
+        if let Some(target) = mode.strip_prefix("container:") {
+            let t = self.find(target)?;
+            if !t.is_running() {
+                return Err(EngineError::Conflict(format!(
+                    "cannot join network namespace of a non running container: {}",
+                    t.name
+                )));
+            }
+            return Ok(if t.sandbox_key.is_empty() {
+                (NetMode::Host, false)
+            } else {
+                (NetMode::Join(PathBuf::from(&t.sandbox_key)), false)
+            });
+        }
+        Ok((
+            NetMode::Join(self.cfg.exec_root.join("netns").join(&c.id)),
+            true,
+        ))
+    }
+
+    async fn launch(
+        &self,
+        c: &Container,
+        image: &crate::image::Image,
+        net: NetMode,
+        dir: &std::path::Path,
+        addrs: &[String],
+    ) -> Result<berth_runtime::Started> {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        super::files::write(dir, c, &[], &host_resolv).map_err(io("write container files"))?;
+        super::files::write(dir, c, addrs, &host_resolv).map_err(io("write container files"))?;
         let rootfs = if image.is_host() {
             RootFs::Host
         } else {
@@ -122,8 +193,18 @@ impl Engine {
             for d in [&upper, &work, &target] {
                 std::fs::create_dir_all(d).map_err(io(format!("create {}", d.display())))?;
             }
-            let lower: Vec<PathBuf> = image.layers.iter().rev().map(|l| self.images.layer_dir(l)).collect();
-            RootFs::Overlay { lower, upper, work, target }
+            let lower: Vec<PathBuf> = image
+                .layers
+                .iter()
+                .rev()
+                .map(|l| self.images.layer_dir(l))
+                .collect();
+            RootFs::Overlay {
+                lower,
+                upper,
+                work,
+                target,
+            }
         };
         let spec = Spec {
             id: c.id.clone(),
@@ -135,7 +216,10 @@ impl Engine {
             net,
             files: super::files::FILES
                 .iter()
-                .map(|(f, t)| BindFile { source: dir.join(f), target: t.to_string() })
+                .map(|(f, t)| BindFile {
+                    source: dir.join(f),
+                    target: t.to_string(),
+                })
                 .collect(),
             log_path: self.log_path(&c.id),
             exit_path: dir.join("exit.json"),
@@ -147,7 +231,9 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?
             .map_err(|e| match e {
-                berth_runtime::RuntimeError::Start(m) => EngineError::Invalid(format!("failed to create task for container: {m}")),
+                berth_runtime::RuntimeError::Start(m) => {
+                    EngineError::Invalid(format!("failed to create task for container: {m}"))
+                }
                 other => other.into(),
             })
     }
@@ -161,10 +247,14 @@ impl Engine {
         let c = self.find(r)?;
         let sig = match signal.filter(|s| !s.is_empty()) {
             None => Signal::SIGKILL,
-            Some(s) => berth_kernel::proc::parse_signal(s).ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
+            Some(s) => berth_kernel::proc::parse_signal(s)
+                .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
         };
         if !c.is_running() {
-            return Err(EngineError::Conflict(format!("cannot kill container: {}: container {} is not running", r, c.id)));
+            return Err(EngineError::Conflict(format!(
+                "cannot kill container: {}: container {} is not running",
+                r, c.id
+            )));
         }
         if berth_kernel::proc::is_same_process(c.state.pid, c.state.pid_start) {
             berth_kernel::proc::signal(c.state.pid, sig)?;
@@ -179,32 +269,56 @@ impl Engine {
             return Ok(false);
         }
         let secs = timeout.or(c.config.stop_timeout).unwrap_or(10);
-        let sig = c.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+        let sig = c
+            .config
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "SIGTERM".into());
         let mut rx = self.subscribe(&c.id)?;
         if secs != 0 {
             let _ = self.kill(&c.id, Some(&sig));
-            if secs > 0 && self.wait_until(&c.id, &mut rx, Duration::from_secs(secs as u64), |c| !c.is_running()).await {
+            if secs > 0
+                && self
+                    .wait_until(&c.id, &mut rx, Duration::from_secs(secs as u64), |c| {
+                        !c.is_running()
+                    })
+                    .await
+            {
                 return Ok(true);
             }
         }
         let _ = self.kill(&c.id, Some("SIGKILL"));
-        self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running()).await;
+        self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running())
+            .await;
         Ok(true)
     }
 
     pub(crate) fn subscribe(&self, id: &str) -> Result<tokio::sync::watch::Receiver<u64>> {
-        self.lock().get(id).map(|e| e.changed.subscribe()).ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
+        self.lock()
+            .get(id)
+            .map(|e| e.changed.subscribe())
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))
     }
 
     /// Waits until `pred` holds for the container (or it is gone) or `limit` passes.
-    async fn wait_until(&self, id: &str, rx: &mut tokio::sync::watch::Receiver<u64>, limit: Duration, pred: impl Fn(&Container) -> bool) -> bool {
+    async fn wait_until(
+        &self,
+        id: &str,
+        rx: &mut tokio::sync::watch::Receiver<u64>,
+        limit: Duration,
+        pred: impl Fn(&Container) -> bool,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             match self.find(id) {
                 Ok(c) if !pred(&c) => {}
                 _ => return true,
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.map(|r| r.is_err()).unwrap_or(true) {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .map(|r| r.is_err())
+                .unwrap_or(true)
+            {
                 return self.find(id).map(|c| pred(&c)).unwrap_or(true);
             }
         }
@@ -218,12 +332,15 @@ impl Engine {
         let mut last = c.state.exit_code;
         loop {
             match self.find(&c.id) {
-                Err(_) => return Ok(last),
+                Err(_) => return Ok(self.tombstone(&c.id).unwrap_or(last)),
                 Ok(now) => {
                     last = now.state.exit_code;
                     let done = match cond {
                         WaitCondition::NotRunning => !now.is_running(),
-                        WaitCondition::NextExit => !now.is_running() && (c.is_running() || now.state.started_at != restarts),
+                        WaitCondition::NextExit => {
+                            !now.is_running()
+                                && (c.is_running() || now.state.started_at != restarts)
+                        }
                         WaitCondition::Removed => false,
                     };
                     if done {
@@ -249,12 +366,13 @@ impl Engine {
         if c.is_running() {
             let mut rx = self.subscribe(&c.id)?;
             let _ = self.kill(&c.id, Some("SIGKILL"));
-            self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running()).await;
+            self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running())
+                .await;
         }
         let op = self.op_lock(&c.id)?;
         let _guard = op.lock().await;
         self.update(&c.id, |rec| rec.state.status = Status::Removing)?;
-        let mut errors = Vec::new();
+        let mut errors = self.detach_container(&c.id).await;
         if let Err(e) = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(&c.id)) {
             errors.push(e.to_string());
         }
@@ -265,7 +383,9 @@ impl Engine {
             }
         }
         self.store.delete(Kind::Containers, &c.id)?;
-        if let Some(e) = self.lock().remove(&c.id) {
+        let removed = self.lock().remove(&c.id);
+        if let Some(e) = removed {
+            self.remember_exit(&c.id, e.rec.state.exit_code);
             e.changed.send_modify(|n| *n += 1);
         }
         if !errors.is_empty() {
@@ -277,7 +397,10 @@ impl Engine {
     /// Records the exit of a container's init, cleans up its sandbox, applies AutoRemove.
     async fn on_exit(self: &Arc<Self>, id: &str) {
         let exit_file = self.container_dir(id).join("exit.json");
-        let rec: Option<ExitRecord> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let rec: Option<ExitRecord> = std::fs::read(&exit_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        self.detach_container(id).await;
         let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
         let updated = self.update(id, |c| {
             c.state.status = Status::Exited;
@@ -305,12 +428,16 @@ impl Engine {
 
 /// `uid[:gid]` with numbers only; names would need the image's /etc/passwd.
 fn parse_user(user: Option<&str>) -> Result<Option<(u32, u32)>> {
-    let Some(u) = user.filter(|u| !u.is_empty()) else { return Ok(None) };
+    let Some(u) = user.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
     let (uid, gid) = u.split_once(':').unwrap_or((u, u));
     match (uid.parse(), gid.parse()) {
         (Ok(a), Ok(b)) => Ok(Some((a, b))),
         _ if u == "root" => Ok(None),
-        _ => Err(EngineError::Invalid(format!("unable to find user {u}: only numeric uid[:gid] is supported by berth"))),
+        _ => Err(EngineError::Invalid(format!(
+            "unable to find user {u}: only numeric uid[:gid] is supported by berth"
+        ))),
     }
 }
 
@@ -337,10 +464,30 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<()> {
         let running = rec.is_running();
         let (shim_pid, shim_start) = (rec.state.shim_pid, rec.state.shim_start);
         let (changed, _) = tokio::sync::watch::channel(0);
-        engine.lock().insert(id.clone(), crate::Entry { rec, changed, op: Arc::new(tokio::sync::Mutex::new(())) });
+        engine.lock().insert(
+            id.clone(),
+            crate::Entry {
+                rec,
+                changed,
+                op: Arc::new(tokio::sync::Mutex::new(())),
+            },
+        );
         if running {
             watch_exit(engine.clone(), id, shim_pid, shim_start);
         }
     }
+    // Endpoints left by a crash between attach and start (or of containers gone meanwhile).
+    let stale: Vec<_> = engine
+        .networks
+        .endpoints()
+        .into_iter()
+        .filter(|ep| {
+            engine
+                .find(&ep.container_id)
+                .map(|c| !c.is_running())
+                .unwrap_or(true)
+        })
+        .collect();
+    engine.detach_endpoints(&stale).await;
     Ok(())
 }

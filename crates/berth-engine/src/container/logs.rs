@@ -16,25 +16,47 @@ pub struct LogOptions {
     pub stderr: bool,
     /// Only the last N lines.
     pub tail: Option<usize>,
+    /// Attach semantics: only new output, and follow through a start that has not happened
+    /// yet until that run ends.
+    pub attach: bool,
 }
 
 impl Engine {
     /// Returns whether the container has a TTY and a stream of its log lines.
-    pub fn logs(self: &Arc<Self>, r: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+    pub fn logs(
+        self: &Arc<Self>,
+        r: &str,
+        opts: LogOptions,
+    ) -> Result<(bool, mpsc::Receiver<LogLine>)> {
         let c = self.find(r)?;
         let tty = c.config.tty.unwrap_or(false);
         let (tx, rx) = mpsc::channel(256);
         let path = self.log_path(&c.id);
         let engine = self.clone();
         let id = c.id.clone();
+        let mut opts = opts;
+        if opts.attach {
+            opts.follow = true;
+            opts.tail = Some(0);
+        }
+        let first_start = c.state.started_at.clone();
+        let ended = move |c: &super::Container| {
+            if opts.attach {
+                !c.is_running() && c.state.started_at != first_start
+            } else {
+                !c.is_running()
+            }
+        };
         tokio::task::spawn_blocking(move || {
-            let want = |l: &LogLine| (l.stream == "stdout" && opts.stdout) || (l.stream == "stderr" && opts.stderr);
+            let want = |l: &LogLine| {
+                (l.stream == "stdout" && opts.stdout) || (l.stream == "stderr" && opts.stderr)
+            };
             let Ok(file) = std::fs::File::open(&path) else {
                 if !opts.follow {
                     return;
                 }
                 // The log appears when the container first starts.
-                return follow_from(&engine, &id, None, &tx, &want);
+                return follow_from(&engine, &id, None, &tx, &want, &ended);
             };
             let mut reader = BufReader::new(file);
             let mut first: Vec<LogLine> = Vec::new();
@@ -44,14 +66,17 @@ impl Engine {
                     first.push(l)
                 }
             });
-            let skip = opts.tail.map(|n| first.len().saturating_sub(n)).unwrap_or(0);
+            let skip = opts
+                .tail
+                .map(|n| first.len().saturating_sub(n))
+                .unwrap_or(0);
             for l in first.into_iter().skip(skip) {
                 if tx.blocking_send(l).is_err() {
                     return;
                 }
             }
             if opts.follow {
-                follow_from(&engine, &id, Some((reader, pending)), &tx, &want);
+                follow_from(&engine, &id, Some((reader, pending)), &tx, &want, &ended);
             }
         });
         Ok((tty, rx))
@@ -60,11 +85,20 @@ impl Engine {
 
 type Reader = (BufReader<std::fs::File>, String);
 
-fn follow_from(engine: &Engine, id: &str, mut reader: Option<Reader>, tx: &mpsc::Sender<LogLine>, want: &dyn Fn(&LogLine) -> bool) {
+fn follow_from(
+    engine: &Engine,
+    id: &str,
+    mut reader: Option<Reader>,
+    tx: &mpsc::Sender<LogLine>,
+    want: &dyn Fn(&LogLine) -> bool,
+    ended: &dyn Fn(&super::Container) -> bool,
+) {
     loop {
-        let running = engine.find(id).map(|c| c.is_running()).unwrap_or(false);
+        let done = engine.find(id).map(|c| ended(&c)).unwrap_or(true);
         if reader.is_none() {
-            reader = std::fs::File::open(engine.log_path(id)).ok().map(|f| (BufReader::new(f), String::new()));
+            reader = std::fs::File::open(engine.log_path(id))
+                .ok()
+                .map(|f| (BufReader::new(f), String::new()));
         }
         let mut closed = false;
         if let Some((r, pending)) = reader.as_mut() {
@@ -75,7 +109,7 @@ fn follow_from(engine: &Engine, id: &str, mut reader: Option<Reader>, tx: &mpsc:
                 }
             });
         }
-        if closed || tx.is_closed() || !running {
+        if closed || tx.is_closed() || done {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));

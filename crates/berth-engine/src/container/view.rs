@@ -3,8 +3,9 @@
 use super::record::{Container, Status};
 use crate::Engine;
 use bollard_stubs::models::{
-    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, EndpointSettings, NetworkSettings,
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
+    NetworkSettings,
 };
 use std::collections::HashMap;
 
@@ -36,24 +37,17 @@ impl Engine {
             mounts: Some(vec![]),
             config: Some(c.config.clone()),
             network_settings: Some(NetworkSettings {
-                sandbox_id: Some(if c.sandbox_key.is_empty() { String::new() } else { c.id.clone() }),
+                sandbox_id: Some(if c.sandbox_key.is_empty() {
+                    String::new()
+                } else {
+                    c.id.clone()
+                }),
                 sandbox_key: Some(c.sandbox_key.clone()),
                 ports: Some(HashMap::new()),
                 networks: Some(self.endpoint_views(&c)),
             }),
             ..Default::default()
         })
-    }
-
-    /// The container's networks as Docker shows them.
-    fn endpoint_views(&self, c: &Container) -> HashMap<String, EndpointSettings> {
-        let mode = c.network_mode().to_string();
-        let mut out: HashMap<String, EndpointSettings> = c.endpoints.clone().into_iter().collect();
-        if let Ok(net) = self.networks.resolve(&mode) {
-            let e = out.remove(&mode).unwrap_or_default();
-            out.insert(net.name.clone(), EndpointSettings { network_id: Some(net.id.clone()), ..e });
-        }
-        out
     }
 
     pub fn list_containers(&self, all: bool) -> Vec<ContainerSummary> {
@@ -69,13 +63,22 @@ impl Engine {
                     image: Some(c.image_ref.clone()),
                     image_id: Some(c.image_id.clone()),
                     command: Some(argv.join(" ")),
-                    created: Some(chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0)),
+                    created: Some(
+                        chrono::DateTime::parse_from_rfc3339(&c.created)
+                            .map(|t| t.timestamp())
+                            .unwrap_or(0),
+                    ),
                     ports: Some(vec![]),
                     labels: c.config.labels.clone(),
                     state: Some(summary_state(c.state.status)),
                     status: Some(status_text(&c)),
-                    host_config: Some(ContainerSummaryHostConfig { network_mode: Some(c.network_mode().to_string()), annotations: None }),
-                    network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks) }),
+                    host_config: Some(ContainerSummaryHostConfig {
+                        network_mode: Some(c.network_mode().to_string()),
+                        annotations: None,
+                    }),
+                    network_settings: Some(ContainerSummaryNetworkSettings {
+                        networks: Some(networks),
+                    }),
                     mounts: Some(vec![]),
                     ..Default::default()
                 }
@@ -100,11 +103,23 @@ fn state_view(c: &Container) -> ContainerState {
         restarting: Some(false),
         oom_killed: Some(false),
         dead: Some(s.status == Status::Dead),
-        pid: Some(if s.status == Status::Running { s.pid as i64 } else { 0 }),
+        pid: Some(if s.status == Status::Running {
+            s.pid as i64
+        } else {
+            0
+        }),
         exit_code: Some(s.exit_code),
         error: Some(s.error.clone()),
-        started_at: Some(if s.started_at.is_empty() { zero.clone() } else { s.started_at.clone() }),
-        finished_at: Some(if s.finished_at.is_empty() { zero } else { s.finished_at.clone() }),
+        started_at: Some(if s.started_at.is_empty() {
+            zero.clone()
+        } else {
+            s.started_at.clone()
+        }),
+        finished_at: Some(if s.finished_at.is_empty() {
+            zero
+        } else {
+            s.finished_at.clone()
+        }),
         health: None,
     }
 }
@@ -123,13 +138,21 @@ fn summary_state(s: Status) -> ContainerSummaryStateEnum {
 fn status_text(c: &Container) -> String {
     let since = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
+            .map(|t| {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .unwrap_or_default()
+            })
             .unwrap_or_default()
     };
     match c.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", human_duration(since(&c.state.started_at))),
-        Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, human_duration(since(&c.state.finished_at))),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            human_duration(since(&c.state.finished_at))
+        ),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }
@@ -161,7 +184,10 @@ mod tests {
 
     #[test]
     fn durations_like_docker() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(Duration::from_secs(1)), "1 second");
         assert_eq!(human_duration(Duration::from_secs(59)), "59 seconds");
         assert_eq!(human_duration(Duration::from_secs(61)), "About a minute");

@@ -7,9 +7,15 @@ use std::collections::HashMap;
 /// Applies one instruction such as `ENV PATH=/bin` or `CMD ["sh"]` to `config`.
 pub fn apply(config: &mut ImageConfig, change: &str) -> Result<()> {
     let change = change.trim();
-    let (instr, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+    let (instr, rest) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
     let rest = rest.trim();
-    let bad = || EngineError::Invalid(format!("invalid change {change:?}: expected a value after {instr}"));
+    let bad = || {
+        EngineError::Invalid(format!(
+            "invalid change {change:?}: expected a value after {instr}"
+        ))
+    };
     if rest.is_empty() {
         return Err(bad());
     }
@@ -55,7 +61,10 @@ fn key_values(rest: &str) -> Vec<(String, String)> {
     }
     split_words(rest)
         .into_iter()
-        .filter_map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|w| {
+            w.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -114,8 +123,14 @@ mod tests {
     fn shell_form_and_errors() {
         let mut c = ImageConfig::default();
         apply(&mut c, "ENTRYPOINT top -b").unwrap();
-        assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "top -b"]);
-        assert!(apply(&mut c, "RUN echo").unwrap_err().to_string().contains("RUN is not a valid change"));
+        assert_eq!(
+            c.entrypoint.clone().unwrap(),
+            vec!["/bin/sh", "-c", "top -b"]
+        );
+        assert!(apply(&mut c, "RUN echo")
+            .unwrap_err()
+            .to_string()
+            .contains("RUN is not a valid change"));
         assert!(apply(&mut c, "ENV").is_err());
     }
 }

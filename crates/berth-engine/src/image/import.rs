@@ -30,16 +30,29 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// Imports the tarball at `file` as `reference` (may be empty: an untagged image).
-pub fn import(images: &Images, store: &Store, file: &Path, reference: &str, change_list: &[String]) -> Result<Image> {
+pub fn import(
+    images: &Images,
+    store: &Store,
+    file: &Path,
+    reference: &str,
+    change_list: &[String],
+) -> Result<Image> {
     let mut config = ImageConfig::default();
     for c in change_list.iter().filter(|c| !c.trim().is_empty()) {
         changes::apply(&mut config, c)?;
     }
-    let tag = if reference.is_empty() { None } else { Some(normalize(reference)) };
+    let tag = if reference.is_empty() {
+        None
+    } else {
+        Some(normalize(reference))
+    };
     if let Some(t) = &tag {
         validate_reference(t)?;
     }
-    let tmp = images.root.join("layers").join(format!("tmp-{}", crate::ids::new_id()));
+    let tmp = images
+        .root
+        .join("layers")
+        .join(format!("tmp-{}", crate::ids::new_id()));
     std::fs::create_dir_all(&tmp).map_err(io("create layer directory"))?;
     let unpacked = unpack(file, &tmp);
     let (digest, size) = match unpacked {
@@ -76,12 +89,16 @@ pub fn import(images: &Images, store: &Store, file: &Path, reference: &str, chan
 }
 
 fn validate_reference(tag: &str) -> Result<()> {
-    let ok = tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:@".contains(c))
+    let ok = tag
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:@".contains(c))
         && !tag.starts_with(['.', '-', '/', ':']);
     if ok {
         Ok(())
     } else {
-        Err(EngineError::Invalid(format!("invalid reference format: repository name ({tag}) must be lowercase")))
+        Err(EngineError::Invalid(format!(
+            "invalid reference format: repository name ({tag}) must be lowercase"
+        )))
     }
 }
 
@@ -96,16 +113,20 @@ fn unpack(file: &Path, dir: &Path) -> Result<(String, u64)> {
     } else {
         Box::new(head.chain(f))
     };
-    let mut hashing = Hashing { inner: raw, hash: Sha256::new(), len: 0 };
+    let mut hashing = Hashing {
+        inner: raw,
+        hash: Sha256::new(),
+        len: 0,
+    };
     {
         let mut archive = tar::Archive::new(&mut hashing);
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(true);
         archive.set_unpack_xattrs(false);
         archive.set_overwrite(true);
-        archive
-            .unpack(dir)
-            .map_err(|e| EngineError::Invalid(format!("the uploaded file is not a valid tar archive: {e}")))?;
+        archive.unpack(dir).map_err(|e| {
+            EngineError::Invalid(format!("the uploaded file is not a valid tar archive: {e}"))
+        })?;
     }
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io("read upload"))?;
     if hashing.len == 0 {

@@ -54,10 +54,17 @@ pub fn normalize(reference: &str) -> String {
 
 impl Images {
     pub fn load(root: &Path, store: &Store) -> Result<Self> {
-        let mut list: Vec<Image> = store.list(Kind::Images)?.into_iter().map(|(_, i)| i).collect();
+        let mut list: Vec<Image> = store
+            .list(Kind::Images)?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
         list.retain(|i| !i.is_host());
         list.push(host_image());
-        Ok(Images { root: root.to_path_buf(), inner: Mutex::new(list) })
+        Ok(Images {
+            root: root.to_path_buf(),
+            inner: Mutex::new(list),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Image>> {
@@ -65,7 +72,9 @@ impl Images {
     }
 
     pub fn layer_dir(&self, digest: &str) -> PathBuf {
-        self.root.join("layers").join(digest.trim_start_matches("sha256:"))
+        self.root
+            .join("layers")
+            .join(digest.trim_start_matches("sha256:"))
     }
 
     /// Finds an image by tag, full id, or unique id prefix.
@@ -77,7 +86,10 @@ impl Images {
         }
         let hexpart = reference.strip_prefix("sha256:").unwrap_or(reference);
         if hexpart.len() >= 4 && hexpart.chars().all(|c| c.is_ascii_hexdigit()) {
-            let found: Vec<&Image> = images.iter().filter(|i| i.id[7..].starts_with(hexpart)).collect();
+            let found: Vec<&Image> = images
+                .iter()
+                .filter(|i| i.id[7..].starts_with(hexpart))
+                .collect();
             if found.len() == 1 {
                 return Ok(found[0].clone());
             }
@@ -87,7 +99,11 @@ impl Images {
 
     /// All images users can see (the reserved `host` image is not listed).
     pub fn list(&self) -> Vec<Image> {
-        self.lock().iter().filter(|i| !i.is_host()).cloned().collect()
+        self.lock()
+            .iter()
+            .filter(|i| !i.is_host())
+            .cloned()
+            .collect()
     }
 
     /// Adds or replaces an image, moving its tags off older images.
@@ -115,10 +131,17 @@ impl Images {
     }
 
     /// Removes an image reference. Returns Docker's `Untagged`/`Deleted` items.
-    pub fn remove(&self, store: &Store, reference: &str, in_use: impl Fn(&str) -> Option<String>) -> Result<Vec<(String, String)>> {
+    pub fn remove(
+        &self,
+        store: &Store,
+        reference: &str,
+        in_use: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, String)>> {
         let image = self.resolve(reference)?;
         if image.is_host() {
-            return Err(EngineError::Conflict("the reserved image host cannot be removed".into()));
+            return Err(EngineError::Conflict(
+                "the reserved image host cannot be removed".into(),
+            ));
         }
         let tag = normalize(reference);
         let mut out = Vec::new();
@@ -155,11 +178,16 @@ impl Images {
 
 fn host_image() -> Image {
     Image {
-        id: format!("sha256:{}", crate::image::import::sha256_hex(b"berth reserved host image")),
+        id: format!(
+            "sha256:{}",
+            crate::image::import::sha256_hex(b"berth reserved host image")
+        ),
         repo_tags: vec![HOST_IMAGE.to_string()],
         created: "1970-01-01T00:00:00Z".into(),
         config: ImageConfig {
-            env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
+            env: Some(vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ]),
             ..Default::default()
         },
         layers: vec![],

@@ -1,11 +1,44 @@
-//! Networks. The built-in `host` and `none` networks exist from the first start; bridge
-//! networks (the default `bridge` and user-defined ones) are added by the bridge driver.
+//! Networks: records, the registry, IPAM and the bridge driver.
+//!
+//! - [`config`]: turning a create request into a validated record (pure).
+//! - [`ipam`]: pools and address allocation (pure).
+//! - [`firewall`]: nftables scripts (pure).
+//! - [`dataplane`]: the kernel behind a narrow trait.
+//! - [`manage`]: create/remove/prune with rollback; [`endpoint`]: container attach/detach.
+//! - [`view`]: Docker's JSON shapes.
+
+pub mod config;
+pub mod connect;
+pub mod dataplane;
+pub mod endpoint;
+pub mod firewall;
+pub mod ipam;
+pub mod manage;
+pub mod view;
 
 use crate::error::{EngineError, Result};
 use crate::store::{Kind, Store};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Mutex;
+
+pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
+pub const OPT_MASQ: &str = "com.docker.network.bridge.enable_ip_masquerade";
+pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
+pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Subnet {
+    pub subnet: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub ip_range: Option<IpNet>,
+    #[serde(default)]
+    pub aux: BTreeMap<String, IpAddr>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NetworkRec {
@@ -19,21 +52,117 @@ pub struct NetworkRec {
     #[serde(default)]
     pub attachable: bool,
     #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
     pub options: HashMap<String, String>,
     #[serde(default)]
     pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    /// The Linux bridge's name (bridge driver only).
+    #[serde(default)]
+    pub bridge: String,
+}
+
+impl NetworkRec {
+    pub fn is_bridge(&self) -> bool {
+        self.driver == "bridge"
+    }
+
+    fn opt_bool(&self, key: &str, default: bool) -> bool {
+        self.options
+            .get(key)
+            .map(|v| v == "true" || v == "1")
+            .unwrap_or(default)
+    }
+
+    pub fn icc(&self) -> bool {
+        self.opt_bool(OPT_ICC, true)
+    }
+
+    pub fn masquerade(&self) -> bool {
+        self.opt_bool(OPT_MASQ, true)
+    }
+
+    pub fn mtu(&self) -> Option<u32> {
+        self.options
+            .get(OPT_MTU)
+            .and_then(|m| m.parse().ok())
+            .filter(|m| *m > 0)
+    }
+
+    pub fn is_default_bridge(&self) -> bool {
+        self.builtin && self.name == "bridge"
+    }
+
+    pub fn fw(&self) -> firewall::FwNet {
+        firewall::FwNet {
+            key: self.id[..12].to_string(),
+            bridge: self.bridge.clone(),
+            internal: self.internal,
+            masquerade: self.masquerade(),
+            icc: self.icc(),
+            subnets: self.subnets.iter().map(|s| s.subnet).collect(),
+        }
+    }
+}
+
+/// A container's attachment to a network, persisted so addresses survive restarts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointRec {
+    pub network_id: String,
+    pub container_id: String,
+    pub endpoint_id: String,
+    pub host_if: String,
+    pub ifname: String,
+    pub mac: String,
+    pub addrs: Vec<IpNet>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl EndpointRec {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.network_id, self.container_id)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub nets: Vec<NetworkRec>,
+    pub endpoints: Vec<EndpointRec>,
+    /// network id → one allocator per subnet.
+    pub alloc: HashMap<String, Vec<ipam::SubnetAlloc>>,
 }
 
 pub struct Networks {
-    inner: Mutex<Vec<NetworkRec>>,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) pools: Vec<ipam::Pool>,
+}
+
+pub(crate) fn allocators(n: &NetworkRec) -> Vec<ipam::SubnetAlloc> {
+    n.subnets
+        .iter()
+        .map(|s| {
+            ipam::SubnetAlloc::new(
+                s.subnet,
+                s.ip_range,
+                s.gateway.into_iter().chain(s.aux.values().copied()),
+            )
+        })
+        .collect()
 }
 
 impl Networks {
-    /// Loads networks, creating the built-in ones on first start.
-    pub fn load(store: &Store) -> Result<Self> {
-        let mut list: Vec<NetworkRec> = store.list(Kind::Networks)?.into_iter().map(|(_, n)| n).collect();
+    /// Loads networks and endpoints, creating the built-in `host` and `none` on first start.
+    pub fn load(store: &Store, pools: Vec<ipam::Pool>) -> Result<Self> {
+        let mut nets: Vec<NetworkRec> = store
+            .list(Kind::Networks)?
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
         for (name, driver) in [("host", "host"), ("none", "null")] {
-            if !list.iter().any(|n| n.name == name && n.builtin) {
+            if !nets.iter().any(|n| n.name == name && n.builtin) {
                 let rec = NetworkRec {
                     id: crate::ids::new_id(),
                     name: name.into(),
@@ -42,35 +171,87 @@ impl Networks {
                     builtin: true,
                     internal: false,
                     attachable: false,
+                    enable_ipv6: false,
                     options: HashMap::new(),
                     labels: HashMap::new(),
+                    subnets: vec![],
+                    bridge: String::new(),
                 };
                 store.put(Kind::Networks, &rec.id, &rec)?;
-                list.push(rec);
+                nets.push(rec);
             }
         }
-        Ok(Networks { inner: Mutex::new(list) })
+        let endpoints: Vec<EndpointRec> = store
+            .list(Kind::Endpoints)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        let mut alloc: HashMap<String, Vec<ipam::SubnetAlloc>> =
+            nets.iter().map(|n| (n.id.clone(), allocators(n))).collect();
+        for e in &endpoints {
+            if let Some(subnets) = alloc.get_mut(&e.network_id) {
+                for a in &e.addrs {
+                    if let Some(s) = subnets.iter_mut().find(|s| s.contains(a.addr())) {
+                        let _ = s.reserve(a.addr(), &e.network_id);
+                    }
+                }
+            }
+        }
+        Ok(Networks {
+            inner: Mutex::new(Inner {
+                nets,
+                endpoints,
+                alloc,
+            }),
+            pools,
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<NetworkRec>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn list(&self) -> Vec<NetworkRec> {
-        self.lock().clone()
+        let mut v = self.lock().nets.clone();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
-    /// Finds a network by name, full id or unique id prefix.
+    pub fn endpoints(&self) -> Vec<EndpointRec> {
+        self.lock().endpoints.clone()
+    }
+
+    pub fn endpoints_of(&self, container_id: &str) -> Vec<EndpointRec> {
+        self.lock()
+            .endpoints
+            .iter()
+            .filter(|e| e.container_id == container_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Finds a network by full id, name, or unique id prefix (Docker's order).
     pub fn resolve(&self, r: &str) -> Result<NetworkRec> {
-        let list = self.lock();
-        if let Some(n) = list.iter().find(|n| n.name == r || n.id == r) {
+        let inner = self.lock();
+        let list = &inner.nets;
+        if let Some(n) = list
+            .iter()
+            .find(|n| n.id == r)
+            .or_else(|| list.iter().find(|n| n.name == r))
+        {
             return Ok(n.clone());
         }
-        let found: Vec<&NetworkRec> = list.iter().filter(|n| !r.is_empty() && n.id.starts_with(r)).collect();
+        let found: Vec<&NetworkRec> = list
+            .iter()
+            .filter(|n| !r.is_empty() && n.id.starts_with(r))
+            .collect();
         match found.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(EngineError::NotFound(format!("network {r} not found"))),
-            _ => Err(EngineError::NotFound(format!("network {r} is ambiguous ({} matches found based on ID prefix)", found.len()))),
+            _ => Err(EngineError::NotFound(format!(
+                "network {r} is ambiguous ({} matches found based on ID prefix)",
+                found.len()
+            ))),
         }
     }
 
@@ -78,15 +259,8 @@ impl Networks {
     pub fn check_mode(&self, mode: &str) -> Result<()> {
         match mode {
             "host" | "none" => Ok(()),
-            m if m.starts_with("container:") => Err(EngineError::NotImplemented(
-                "network mode container:<name> is not implemented by berth yet".into(),
-            )),
-            m => self.resolve(m).map(|_| ()).map_err(|e| match m {
-                "bridge" => EngineError::NotImplemented(
-                    "bridge networking is not implemented by berth yet: use --network none or --network host".into(),
-                ),
-                _ => e,
-            }),
+            m if m.starts_with("container:") => Ok(()),
+            m => self.resolve(m).map(|_| ()),
         }
     }
 }

@@ -1,0 +1,182 @@
+//! The narrow interface between network logic and the kernel: bridges, veths, addresses,
+//! routes and firewall scripts. [`KernelDataplane`] is the real one (netlink + nft); tests use
+//! [`fake::Recording`] to check engine logic (rollback, ordering) without root.
+
+use async_trait::async_trait;
+use ipnet::IpNet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// One container interface to wire up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub netns: PathBuf,
+    pub host_if: String,
+    pub bridge: String,
+    /// The name inside the container (`eth0`, `eth1`, ...).
+    pub ifname: String,
+    pub mac: [u8; 6],
+    pub mtu: Option<u32>,
+    pub addrs: Vec<IpNet>,
+    pub gw4: Option<Ipv4Addr>,
+    pub gw6: Option<Ipv6Addr>,
+}
+
+#[async_trait]
+pub trait Dataplane: Send + Sync {
+    /// Creates (or adopts) a bridge with the given gateway addresses, up.
+    async fn ensure_bridge(
+        &self,
+        name: &str,
+        mtu: Option<u32>,
+        addrs: &[IpNet],
+    ) -> Result<(), String>;
+    async fn remove_link(&self, name: &str) -> Result<(), String>;
+    async fn attach(&self, a: &Attachment) -> Result<(), String>;
+    /// Prefixes routed in berthd's namespace (subnets must not overlap them).
+    async fn host_routes(&self) -> Result<Vec<IpNet>, String>;
+    /// Applies one nftables script atomically.
+    fn firewall(&self, script: &str) -> Result<(), String>;
+    /// Turns on IPv4/IPv6 forwarding in berthd's namespace.
+    fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
+}
+
+/// The real dataplane: rtnetlink in berthd's namespace and the containers', nft for rules.
+pub struct KernelDataplane {
+    host: berth_kernel::netlink::Netlink,
+}
+
+impl KernelDataplane {
+    pub async fn new() -> Result<Self, String> {
+        Ok(KernelDataplane {
+            host: berth_kernel::netlink::Netlink::current()
+                .await
+                .map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+#[async_trait]
+impl Dataplane for KernelDataplane {
+    async fn ensure_bridge(
+        &self,
+        name: &str,
+        mtu: Option<u32>,
+        addrs: &[IpNet],
+    ) -> Result<(), String> {
+        self.host
+            .ensure_bridge(name, mtu)
+            .await
+            .map_err(|e| e.to_string())?;
+        for a in addrs {
+            self.host
+                .add_address(name, *a)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn remove_link(&self, name: &str) -> Result<(), String> {
+        self.host.delete_link(name).await.map_err(|e| e.to_string())
+    }
+
+    async fn attach(&self, a: &Attachment) -> Result<(), String> {
+        self.host
+            .create_veth(&a.host_if, &a.bridge, a.mtu, &a.netns, &a.ifname)
+            .await
+            .map_err(|e| e.to_string())?;
+        let inside = async {
+            let ns = berth_kernel::netlink::Netlink::open(&a.netns).await?;
+            ns.configure_interface(&a.ifname, Some(a.mac), a.mtu, &a.addrs, a.gw4, a.gw6)
+                .await
+        };
+        if let Err(e) = inside.await {
+            let _ = self.host.delete_link(&a.host_if).await;
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+
+    async fn host_routes(&self) -> Result<Vec<IpNet>, String> {
+        self.host
+            .route_destinations()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn firewall(&self, script: &str) -> Result<(), String> {
+        berth_kernel::nft::apply(script).map_err(|e| e.to_string())
+    }
+
+    fn enable_forwarding(&self, ipv6: bool) -> Result<(), String> {
+        let w =
+            |p: &str| std::fs::write(p, "1").map_err(|e| format!("enable forwarding ({p}): {e}"));
+        w("/proc/sys/net/ipv4/ip_forward")?;
+        if ipv6 {
+            w("/proc/sys/net/ipv6/conf/all/forwarding")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A dataplane that records calls and fails on demand.
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Recording {
+        pub calls: Mutex<Vec<String>>,
+        /// Fail the first call whose description starts with this.
+        pub fail_on: Mutex<Option<String>>,
+    }
+
+    impl Recording {
+        fn call(&self, what: String) -> Result<(), String> {
+            let fail = self
+                .fail_on
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|f| what.starts_with(f.as_str()));
+            self.calls.lock().unwrap().push(what.clone());
+            if fail {
+                Err(format!("injected failure: {what}"))
+            } else {
+                Ok(())
+            }
+        }
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Dataplane for Recording {
+        async fn ensure_bridge(
+            &self,
+            name: &str,
+            _: Option<u32>,
+            addrs: &[IpNet],
+        ) -> Result<(), String> {
+            self.call(format!("bridge {name} {addrs:?}"))
+        }
+        async fn remove_link(&self, name: &str) -> Result<(), String> {
+            self.call(format!("remove {name}"))
+        }
+        async fn attach(&self, a: &Attachment) -> Result<(), String> {
+            self.call(format!("attach {} {} {:?}", a.host_if, a.bridge, a.addrs))
+        }
+        async fn host_routes(&self) -> Result<Vec<IpNet>, String> {
+            Ok(vec!["10.0.0.0/8".parse().unwrap()])
+        }
+        fn firewall(&self, script: &str) -> Result<(), String> {
+            self.call(format!("nft {}", script.lines().count()))
+        }
+        fn enable_forwarding(&self, _: bool) -> Result<(), String> {
+            Ok(())
+        }
+    }
+}

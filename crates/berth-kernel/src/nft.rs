@@ -1,0 +1,45 @@
+//! nftables through the `nft` tool: every change is one script applied as one atomic
+//! transaction (`nft -f -`), so the ruleset is never seen half-changed.
+
+use crate::{KernelError, Result};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Applies `script` atomically. The error carries nft's own message.
+pub fn apply(script: &str) -> Result<()> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| KernelError::io("run nft (is the nftables package installed?)", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| KernelError::io("write nft script", e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| KernelError::io("wait for nft", e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(KernelError::io(
+            "nft",
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        ))
+    }
+}
+
+/// Lists a table as nft prints it; `None` if the table does not exist.
+pub fn list_table(family: &str, name: &str) -> Result<Option<String>> {
+    let out = Command::new("nft")
+        .args(["list", "table", family, name])
+        .output()
+        .map_err(|e| KernelError::io("run nft", e))?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}

@@ -1,0 +1,319 @@
+//! Netlink adapter tests. They need root and only ever touch throwaway network namespaces that
+//! they create (and remove again, even on panic); the machine's own namespace is never changed.
+//!
+//! Without root they are skipped with a message, unless `BERTH_REQUIRE_PRIVILEGED=1` is set,
+//! in which case they fail.
+
+use berth_kernel::netlink::Netlink;
+use berth_kernel::netns;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn privileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("BERTH_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("BERTH_REQUIRE_PRIVILEGED=1 but {test} needs root");
+    }
+    eprintln!("skipping {test}: needs root");
+    false
+}
+
+/// A throwaway network namespace pinned on a temp file, removed on drop.
+struct Ns {
+    path: PathBuf,
+}
+
+impl Ns {
+    fn new(test: &str, name: &str) -> Ns {
+        let path = std::env::temp_dir()
+            .join("berth-netlink-tests")
+            .join(format!("{}-{test}-{name}", std::process::id()));
+        let _ = netns::remove(&path);
+        netns::create(&path).unwrap_or_else(|e| panic!("create netns {}: {e}", path.display()));
+        Ns { path }
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        if let Err(e) = netns::remove(&self.path) {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+fn ping_binary() -> Vec<String> {
+    for p in ["/usr/bin/ping", "/bin/ping"] {
+        if Path::new(p).exists() {
+            return vec![p.into()];
+        }
+    }
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return vec![p.into(), "ping".into()];
+        }
+    }
+    panic!("no ping and no busybox on this machine");
+}
+
+/// Pings `ip` once from inside the namespace at `ns`, retrying twice.
+fn ping_from(ns: &Path, ip: &str) -> bool {
+    let ping = ping_binary();
+    for _ in 0..3 {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", ns.display()))
+            .args(&ping)
+            .args(["-c1", "-W1", ip])
+            .output()
+            .expect("run nsenter");
+        if out.status.success() {
+            return true;
+        }
+        eprintln!(
+            "ping {ip} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    false
+}
+
+fn net(s: &str) -> ipnet::IpNet {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn bridge_veths_and_traffic() {
+    if !privileged("bridge_veths_and_traffic") {
+        return;
+    }
+    let host = Ns::new("flow", "host");
+    let c1 = Ns::new("flow", "c1");
+    let c2 = Ns::new("flow", "c2");
+    let nl = Netlink::open(&host.path).await.unwrap();
+
+    let br = nl.ensure_bridge("br-nl", Some(1500)).await.unwrap();
+    assert_eq!(
+        nl.ensure_bridge("br-nl", Some(1500)).await.unwrap(),
+        br,
+        "existing bridge accepted"
+    );
+    assert_eq!(nl.link_index("br-nl").await.unwrap(), Some(br));
+    assert_eq!(nl.link_index("nope0").await.unwrap(), None);
+    nl.add_address("br-nl", net("10.213.7.1/24")).await.unwrap();
+    nl.add_address("br-nl", net("10.213.7.1/24")).await.unwrap(); // already there: Ok
+    nl.add_address("br-nl", net("fd00:213:7::1/64"))
+        .await
+        .unwrap();
+    let dests = nl.route_destinations().await.unwrap();
+    assert!(dests.contains(&net("10.213.7.0/24")), "{dests:?}");
+    assert!(dests.contains(&net("fd00:213:7::/64")), "{dests:?}");
+    assert!(dests.iter().all(|d| d.prefix_len() > 0), "{dests:?}");
+
+    for (i, c) in [(2u8, &c1), (3u8, &c2)] {
+        let host_if = format!("veth-nl{i}");
+        nl.create_veth(&host_if, "br-nl", Some(1500), &c.path, "eth0")
+            .await
+            .unwrap();
+        assert!(nl.link_names().await.unwrap().contains(&host_if));
+        let cn = Netlink::open(&c.path).await.unwrap();
+        assert!(cn.link_names().await.unwrap().contains(&"eth0".to_string()));
+        let addrs = [
+            net(&format!("10.213.7.{i}/24")),
+            net(&format!("fd00:213:7::{i}/64")),
+        ];
+        let mac = [0x02, 0x42, 10, 213, 7, i];
+        let gw4 = Some(Ipv4Addr::new(10, 213, 7, 1));
+        let gw6 = Some("fd00:213:7::1".parse::<Ipv6Addr>().unwrap());
+        cn.configure_interface("eth0", Some(mac), Some(1500), &addrs, gw4, gw6)
+            .await
+            .unwrap();
+        // Idempotent: a second run finds everything in place.
+        cn.configure_interface("eth0", Some(mac), Some(1500), &addrs, gw4, gw6)
+            .await
+            .unwrap();
+        let dests = cn.route_destinations().await.unwrap();
+        assert!(dests.contains(&net("10.213.7.0/24")), "{dests:?}");
+        assert!(dests.contains(&net("fd00:213:7::/64")), "{dests:?}");
+    }
+    // Every container namespace holds only lo and eth0; nothing leaked into the host namespace.
+    let names = nl.link_names().await.unwrap();
+    assert!(!names.contains(&"eth0".to_string()), "{names:?}");
+
+    assert!(
+        ping_from(&c1.path, "10.213.7.3"),
+        "c1 -> c2 over the bridge"
+    );
+    assert!(ping_from(&c2.path, "10.213.7.1"), "c2 -> gateway");
+    assert!(ping_from(&c1.path, "127.0.0.1"), "lo is up");
+
+    nl.delete_link("veth-nl2").await.unwrap();
+    nl.delete_link("veth-nl2").await.unwrap(); // absent: Ok
+    let names = nl.link_names().await.unwrap();
+    assert!(!names.contains(&"veth-nl2".to_string()), "{names:?}");
+    let c1n = Netlink::open(&c1.path).await.unwrap();
+    assert_eq!(
+        c1n.link_names().await.unwrap(),
+        vec!["lo".to_string()],
+        "peer went with the pair"
+    );
+
+    nl.delete_link("veth-nl3").await.unwrap();
+    nl.delete_link("br-nl").await.unwrap();
+    let names = nl.link_names().await.unwrap();
+    assert!(
+        !names.iter().any(|n| n == "br-nl" || n == "veth-nl3"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn failed_veth_leaves_nothing_behind() {
+    if !privileged("failed_veth_leaves_nothing_behind") {
+        return;
+    }
+    let host = Ns::new("fail", "host");
+    let c = Ns::new("fail", "c");
+    let nl = Netlink::open(&host.path).await.unwrap();
+    let cn = Netlink::open(&c.path).await.unwrap();
+    let before = nl.link_names().await.unwrap();
+
+    // Missing master bridge.
+    let err = nl
+        .create_veth("veth-f1", "nobr0", None, &c.path, "eth0")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nobr0") && err.contains("veth-f1"), "{err}");
+    assert_eq!(nl.link_names().await.unwrap(), before);
+    assert_eq!(cn.link_names().await.unwrap(), vec!["lo".to_string()]);
+
+    // Peer name already taken inside the target namespace: the pair is not created at all.
+    nl.ensure_bridge("br-f", None).await.unwrap();
+    nl.create_veth("veth-f2", "br-f", None, &c.path, "eth0")
+        .await
+        .unwrap();
+    let err = nl
+        .create_veth("veth-f3", "br-f", None, &c.path, "eth0")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("veth-f3"), "{err}");
+    let names = nl.link_names().await.unwrap();
+    assert!(!names.contains(&"veth-f3".to_string()), "{names:?}");
+
+    // A non-bridge link of the bridge's name is refused, naming it.
+    let err = nl
+        .ensure_bridge("veth-f2", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("veth-f2") && err.contains("not a bridge"),
+        "{err}"
+    );
+
+    // Configuring a missing interface names it.
+    let err = cn
+        .configure_interface("eth9", None, None, &[], None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("eth9"), "{err}");
+    // A gateway outside every connected subnet is refused by the kernel and named.
+    let err = cn
+        .configure_interface(
+            "eth0",
+            None,
+            None,
+            &[],
+            Some(Ipv4Addr::new(192, 0, 2, 1)),
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("192.0.2.1") && err.contains("eth0"), "{err}");
+
+    // Bad names are refused before reaching the kernel.
+    assert!(nl.delete_link("this-name-is-too-long").await.is_err());
+}
+
+#[tokio::test]
+async fn current_namespace_handle_reads_links() {
+    if !privileged("current_namespace_handle_reads_links") {
+        return;
+    }
+    // Read-only in the machine's namespace: listing links must at least show lo.
+    let nl = Netlink::current().await.unwrap();
+    let names = nl.link_names().await.unwrap();
+    assert!(names.contains(&"lo".to_string()), "{names:?}");
+    assert!(nl.link_index("lo").await.unwrap().is_some());
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Microbenchmark of one container attach: create_veth + open the container namespace +
+/// configure_interface. Run with
+/// `cargo test -p berth-kernel --release --test netlink -- --ignored --nocapture attach_bench`.
+#[tokio::test]
+#[ignore]
+async fn attach_bench() {
+    if !privileged("attach_bench") {
+        return;
+    }
+    let host = Ns::new("bench", "host");
+    let c = Ns::new("bench", "c");
+    let nl = Netlink::open(&host.path).await.unwrap();
+    nl.ensure_bridge("br-b", Some(1500)).await.unwrap();
+    nl.add_address("br-b", net("10.213.9.1/24")).await.unwrap();
+    let addrs = [net("10.213.9.2/24")];
+    let gw = Some(Ipv4Addr::new(10, 213, 9, 1));
+    let (mut total, mut veth, mut open, mut conf) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..100 {
+        let t0 = Instant::now();
+        nl.create_veth("veth-b", "br-b", Some(1500), &c.path, "eth0")
+            .await
+            .unwrap();
+        let t1 = Instant::now();
+        let cn = Netlink::open(&c.path).await.unwrap();
+        let t2 = Instant::now();
+        cn.configure_interface(
+            "eth0",
+            Some([2, 0x42, 10, 213, 9, 2]),
+            Some(1500),
+            &addrs,
+            gw,
+            None,
+        )
+        .await
+        .unwrap();
+        let t3 = Instant::now();
+        total.push(t3 - t0);
+        veth.push(t1 - t0);
+        open.push(t2 - t1);
+        conf.push(t3 - t2);
+        nl.delete_link("veth-b").await.unwrap();
+    }
+    for (name, v) in [
+        ("attach total", &mut total),
+        ("create_veth", &mut veth),
+        ("open netns", &mut open),
+        ("configure", &mut conf),
+    ] {
+        v.sort();
+        println!(
+            "{name:>13}: p50 {:?}  p90 {:?}  max {:?}",
+            pct(v, 50),
+            pct(v, 90),
+            v[v.len() - 1]
+        );
+    }
+    nl.delete_link("br-b").await.unwrap();
+}
