@@ -55,6 +55,8 @@ pub struct Engine {
     /// Exit codes of recently removed containers, for `wait` calls that lose the race with
     /// `--rm` (bounded).
     pub(crate) tombstones: Mutex<std::collections::VecDeque<(String, i64)>>,
+    /// Serialises host port choice between concurrent starts.
+    pub(crate) ports_lock: Mutex<()>,
 }
 
 impl Engine {
@@ -78,9 +80,11 @@ impl Engine {
             execs: Default::default(),
             dataplane,
             tombstones: Mutex::new(Default::default()),
+            ports_lock: Mutex::new(()),
         });
+        let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
-        container::lifecycle::restore(&engine).await?;
+        container::lifecycle::adopt(&engine, running).await;
         Ok(engine)
     }
 

@@ -8,6 +8,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod proc;
+pub mod sockets;
 
 /// Errors from kernel operations, each naming what was being done.
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,14 @@ impl Engine {
             mode
         };
         let endpoints = self.requested_endpoints(&mode, &body)?;
+        let exposed = image.config.exposed_ports.clone().unwrap_or_default();
+        let ports = crate::network::ports::requests(&host_config, &exposed)?;
+        if !ports.is_empty() && (mode == "host" || mode == "none" || mode.starts_with("container:"))
+        {
+            return Err(EngineError::Invalid(format!(
+                "published ports are discarded when using {mode} network mode; remove -p/-P"
+            )));
+        }
         host_config.network_mode = Some(mode);
         let id = ids::new_id();
         let config = merge_config(&body, &image, &id);
@@ -61,6 +69,7 @@ impl Engine {
             state: State::default(),
             sandbox_key: String::new(),
             restart_count: 0,
+            published: vec![],
         };
         let mut map = self.lock();
         rec.name = match name {

@@ -96,7 +96,11 @@ impl Engine {
             tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
                 .await
                 .map_err(|e| EngineError::Internal(e.to_string()))??;
-            match self.attach_all(&c, &netns).await {
+            let attached = match self.attach_all(&c, &netns).await {
+                Ok(eps) => self.publish(&c, &eps).map(|_| eps),
+                Err(e) => Err(e),
+            };
+            match attached {
                 Ok(eps) => {
                     addrs = eps
                         .iter()
@@ -104,6 +108,7 @@ impl Engine {
                         .collect()
                 }
                 Err(e) => {
+                    self.detach_container(&c.id).await;
                     let _ = berth_kernel::netns::remove(&netns);
                     return Err(e);
                 }
@@ -113,6 +118,7 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 if own_ns {
+                    self.unpublish(&c.id);
                     self.detach_container(&c.id).await;
                     let _ = berth_kernel::netns::remove(&netns);
                 }
@@ -400,6 +406,7 @@ impl Engine {
         let rec: Option<ExitRecord> = std::fs::read(&exit_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        self.unpublish(id);
         self.detach_container(id).await;
         let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
         let updated = self.update(id, |c| {
@@ -457,26 +464,34 @@ fn watch_exit(engine: Arc<Engine>, id: String, shim_pid: i32, shim_start: u64) {
     });
 }
 
-/// After a berthd restart: adopt containers whose shim still runs, record the others' exits.
-pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<()> {
+/// After a berthd restart, step 1: load the records. Returns the containers whose shim must
+/// be watched (the firewall is rebuilt from these records before any watcher may change them).
+pub(crate) fn restore(engine: &Arc<Engine>) -> Result<Vec<(String, i32, u64)>> {
     let rows: Vec<(String, Container)> = engine.store.list(Kind::Containers)?;
+    let mut running = Vec::new();
     for (id, rec) in rows {
-        let running = rec.is_running();
-        let (shim_pid, shim_start) = (rec.state.shim_pid, rec.state.shim_start);
+        if rec.is_running() {
+            running.push((id.clone(), rec.state.shim_pid, rec.state.shim_start));
+        }
         let (changed, _) = tokio::sync::watch::channel(0);
         engine.lock().insert(
-            id.clone(),
+            id,
             crate::Entry {
                 rec,
                 changed,
                 op: Arc::new(tokio::sync::Mutex::new(())),
             },
         );
-        if running {
-            watch_exit(engine.clone(), id, shim_pid, shim_start);
-        }
     }
-    // Endpoints left by a crash between attach and start (or of containers gone meanwhile).
+    Ok(running)
+}
+
+/// Step 2: watch the shims (a dead one is noticed at once and its exit recorded), and release
+/// endpoints left by a crash between attach and start or of containers gone meanwhile.
+pub(crate) async fn adopt(engine: &Arc<Engine>, running: Vec<(String, i32, u64)>) {
+    for (id, shim_pid, shim_start) in running {
+        watch_exit(engine.clone(), id, shim_pid, shim_start);
+    }
     let stale: Vec<_> = engine
         .networks
         .endpoints()
@@ -489,5 +504,4 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<()> {
         })
         .collect();
     engine.detach_endpoints(&stale).await;
-    Ok(())
 }

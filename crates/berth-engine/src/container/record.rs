@@ -61,6 +61,9 @@ pub struct Container {
     pub sandbox_key: String,
     #[serde(default)]
     pub restart_count: i64,
+    /// Port forwardings in force while running.
+    #[serde(default)]
+    pub published: Vec<crate::network::ports::Published>,
 }
 
 impl Container {

@@ -43,7 +43,7 @@ impl Engine {
                     c.id.clone()
                 }),
                 sandbox_key: Some(c.sandbox_key.clone()),
-                ports: Some(HashMap::new()),
+                ports: Some(port_map(&c)),
                 networks: Some(self.endpoint_views(&c)),
             }),
             ..Default::default()
@@ -68,7 +68,7 @@ impl Engine {
                             .map(|t| t.timestamp())
                             .unwrap_or(0),
                     ),
-                    ports: Some(vec![]),
+                    ports: Some(port_summaries(&c)),
                     labels: c.config.labels.clone(),
                     state: Some(summary_state(c.state.status)),
                     status: Some(status_text(&c)),
@@ -85,6 +85,47 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// `NetworkSettings.Ports`: every exposed or published port; `null` when not published.
+fn port_map(c: &Container) -> bollard_stubs::models::PortMap {
+    let mut m: bollard_stubs::models::PortMap = HashMap::new();
+    if !c.is_running() {
+        return m;
+    }
+    for key in c.config.exposed_ports.clone().unwrap_or_default() {
+        m.insert(key, None);
+    }
+    for p in &c.published {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let b = bollard_stubs::models::PortBinding {
+            host_ip: Some(p.host_ip.to_string()),
+            host_port: Some(p.host_port.to_string()),
+        };
+        m.entry(key)
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(b);
+    }
+    m
+}
+
+fn port_summaries(c: &Container) -> Vec<bollard_stubs::models::PortSummary> {
+    use bollard_stubs::models::{PortSummary, PortSummaryTypeEnum};
+    let typ = |p: &str| match p {
+        "udp" => PortSummaryTypeEnum::UDP,
+        "sctp" => PortSummaryTypeEnum::SCTP,
+        _ => PortSummaryTypeEnum::TCP,
+    };
+    c.published
+        .iter()
+        .map(|p| PortSummary {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(typ(&p.proto)),
+        })
+        .collect()
 }
 
 fn state_view(c: &Container) -> ContainerState {

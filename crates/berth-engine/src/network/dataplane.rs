@@ -39,6 +39,8 @@ pub trait Dataplane: Send + Sync {
     fn firewall(&self, script: &str) -> Result<(), String>;
     /// Turns on IPv4/IPv6 forwarding in berthd's namespace.
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
+    /// Lets connections to published ports on 127.0.0.1 be routed to the bridge's containers.
+    fn route_localnet(&self, bridge: &str) -> Result<(), String>;
 }
 
 /// The real dataplane: rtnetlink in berthd's namespace and the containers', nft for rules.
@@ -118,6 +120,11 @@ impl Dataplane for KernelDataplane {
         }
         Ok(())
     }
+
+    fn route_localnet(&self, bridge: &str) -> Result<(), String> {
+        let p = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+        std::fs::write(&p, "1").map_err(|e| format!("{p}: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +183,9 @@ pub mod fake {
             self.call(format!("nft {}", script.lines().count()))
         }
         fn enable_forwarding(&self, _: bool) -> Result<(), String> {
+            Ok(())
+        }
+        fn route_localnet(&self, _: &str) -> Result<(), String> {
             Ok(())
         }
     }

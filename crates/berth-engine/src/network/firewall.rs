@@ -8,10 +8,17 @@
 //! - internal networks: nothing leaves or enters their bridge except bridge-local traffic;
 //! - entering a bridge from outside: only replies and DNAT'd (published) connections;
 //! - `masq` bridges are masqueraded toward non-berth interfaces;
+//! - published ports: DNAT in prerouting (from outside) and output (from the host itself) for
+//!   local destinations, through maps keyed by `[address .] protocol . port` (one element per
+//!   published port, no per-port chain, no proxy); hairpin and 127.0.0.1 connections are
+//!   masqueraded so replies come back through the host; packets to 127.0.0.0/8 that did not
+//!   come from `lo` are dropped before DNAT, so a port published on 127.0.0.1 is never
+//!   reachable from the LAN (moby #45610);
 //! - networks with ICC off drop IP traffic between their own addresses in the bridge family
 //!   (`no_icc4/6`: one interval element `subnet . subnet` per network; no br_netfilter, and
 //!   no need for `meta ibrname`, which not every kernel has).
 
+use super::ports::Published;
 use std::fmt::Write;
 
 /// What the firewall needs to know about one bridge network.
@@ -31,15 +38,41 @@ const BASE: &str = r#"table inet berth {
   set masq { type ifname; }
   map net_out { type ifname : verdict; }
   map net_in { type ifname : verdict; }
+  map ports_ip4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  map ports_any4 { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  map ports_ip6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+  map ports_any6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
   chain forward {
     type filter hook forward priority filter; policy accept;
     ct state established,related accept
     iifname vmap @net_out
     oifname vmap @net_in
   }
+  chain guard {
+    type filter hook prerouting priority dstnat - 10; policy accept;
+    iifname != "lo" ip daddr 127.0.0.0/8 drop
+    iifname != "lo" ip6 daddr ::1 drop
+  }
+  chain ports {
+    dnat ip to ip daddr . meta l4proto . th dport map @ports_ip4
+    dnat ip to meta l4proto . th dport map @ports_any4
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports_ip6
+    dnat ip6 to meta l4proto . th dport map @ports_any6
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump ports
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     iifname @masq oifname != @bridges masquerade
+    oifname @bridges ct status dnat iifname @bridges masquerade
+    oifname @bridges ip saddr 127.0.0.0/8 masquerade
+    oifname @bridges ip6 saddr ::1 masquerade
   }
 }
 table bridge berth {
@@ -53,12 +86,45 @@ table bridge berth {
 }
 "#;
 
-/// Replaces berth's tables (and nothing else) with the rules for `nets`, atomically.
-pub fn full(nets: &[FwNet]) -> String {
+/// Replaces berth's tables (and nothing else) with the rules for `nets` and the published
+/// `ports`, atomically.
+pub fn full(nets: &[FwNet], ports: &[Published]) -> String {
     let mut s = String::from("table inet berth {}\ndelete table inet berth\ntable bridge berth {}\ndelete table bridge berth\n");
     s.push_str(BASE);
     for n in nets {
         s.push_str(&add(n));
+    }
+    s.push_str(&port_elements("add", ports));
+    s
+}
+
+/// Adds (`verb` = "add") or removes ("delete") the DNAT map elements of published ports.
+pub fn port_elements(verb: &str, ports: &[Published]) -> String {
+    let mut s = String::new();
+    for p in ports {
+        let (fam, cip) = if p.host_ip.is_ipv4() {
+            ("4", p.container_ip.to_string())
+        } else {
+            ("6", p.container_ip.to_string())
+        };
+        let value = if verb == "add" {
+            format!(" : {cip} . {}", p.container_port)
+        } else {
+            String::new()
+        };
+        if p.host_ip.is_unspecified() {
+            let _ = writeln!(
+                s,
+                "{verb} element inet berth ports_any{fam} {{ {} . {}{value} }}",
+                p.proto, p.host_port
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "{verb} element inet berth ports_ip{fam} {{ {} . {} . {}{value} }}",
+                p.host_ip, p.proto, p.host_port
+            );
+        }
     }
     s
 }
@@ -77,6 +143,7 @@ pub fn add(n: &FwNet) -> String {
     }
     let _ = writeln!(s, "add chain inet berth out_{k}");
     let _ = writeln!(s, "add rule inet berth out_{k} oifname {b} accept");
+    let _ = writeln!(s, "add rule inet berth out_{k} ct status dnat accept");
     let _ = writeln!(s, "add rule inet berth out_{k} oifname @bridges drop");
     let _ = writeln!(s, "add chain inet berth in_{k}");
     if n.internal {
@@ -158,13 +225,47 @@ mod tests {
 
     #[test]
     fn full_only_touches_berth_tables() {
-        let s = full(&[net(false, true)]);
+        let s = full(&[net(false, true)], &[]);
         for line in s
             .lines()
             .filter(|l| l.starts_with("delete") || l.starts_with("flush"))
         {
             assert!(line.contains(" berth"), "{line}");
         }
+    }
+
+    #[test]
+    fn port_elements_add_and_delete_match() {
+        let p = |ip: &str, cip: &str| Published {
+            proto: "tcp".into(),
+            host_ip: ip.parse().unwrap(),
+            host_port: 8080,
+            container_ip: cip.parse().unwrap(),
+            container_port: 80,
+        };
+        let ports = [
+            p("0.0.0.0", "172.17.0.2"),
+            p("127.0.0.1", "172.17.0.2"),
+            p("::", "fd00::2"),
+        ];
+        let add = port_elements("add", &ports);
+        assert!(
+            add.contains("ports_any4 { tcp . 8080 : 172.17.0.2 . 80 }"),
+            "{add}"
+        );
+        assert!(
+            add.contains("ports_ip4 { 127.0.0.1 . tcp . 8080 : 172.17.0.2 . 80 }"),
+            "{add}"
+        );
+        assert!(
+            add.contains("ports_any6 { tcp . 8080 : fd00::2 . 80 }"),
+            "{add}"
+        );
+        let del = port_elements("delete", &ports);
+        assert!(
+            del.contains("delete element inet berth ports_ip4 { 127.0.0.1 . tcp . 8080 }"),
+            "{del}"
+        );
     }
 
     #[test]

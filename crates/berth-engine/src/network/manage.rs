@@ -66,6 +66,9 @@ impl Engine {
                 .await
                 .map_err(EngineError::Internal)?;
             undo.push("bridge");
+            self.dataplane
+                .route_localnet(&rec.bridge)
+                .map_err(EngineError::Internal)?;
             if new {
                 self.dataplane
                     .firewall(&firewall::add(&rec.fw()))
@@ -122,10 +125,10 @@ impl Engine {
         let mut errors = Vec::new();
         if let Err(e) = self.dataplane.firewall(&firewall::remove(&rec.fw())) {
             // The incremental change failed (rules altered behind our back): rebuild ours.
-            if let Err(e2) = self
-                .dataplane
-                .firewall(&firewall::full(&self.firewall_nets()))
-            {
+            if let Err(e2) = self.dataplane.firewall(&firewall::full(
+                &self.firewall_nets(),
+                &self.published_ports(),
+            )) {
                 errors.push(format!("firewall: {e}; rebuild: {e2}"));
             }
         }
@@ -162,6 +165,15 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Every port forwarding in force (of running containers).
+    pub(crate) fn published_ports(&self) -> Vec<super::ports::Published> {
+        self.containers()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .flat_map(|c| c.published)
+            .collect()
+    }
+
     pub(crate) fn firewall_nets(&self) -> Vec<firewall::FwNet> {
         self.networks
             .list()
@@ -184,7 +196,10 @@ impl Engine {
             self.bring_up(n, false).await?;
         }
         self.dataplane
-            .firewall(&firewall::full(&self.firewall_nets()))
+            .firewall(&firewall::full(
+                &self.firewall_nets(),
+                &self.published_ports(),
+            ))
             .map_err(EngineError::Internal)?;
         if !bridges.iter().any(|n| n.is_default_bridge()) {
             let req = NetworkCreateRequest {

@@ -14,6 +14,8 @@ pub mod endpoint;
 pub mod firewall;
 pub mod ipam;
 pub mod manage;
+pub mod ports;
+pub mod publish;
 pub mod view;
 
 use crate::error::{EngineError, Result};
