@@ -57,6 +57,10 @@ pub struct Engine {
     pub(crate) tombstones: Mutex<std::collections::VecDeque<(String, i64)>>,
     /// Serialises host port choice between concurrent starts.
     pub(crate) ports_lock: Mutex<()>,
+    pub(crate) dns_records: Arc<network::dns::EngineRecords>,
+    pub(crate) dns: Arc<berth_dns::DnsServer>,
+    /// Containers whose namespace the embedded DNS serves.
+    pub(crate) dns_handles: Mutex<HashMap<String, berth_dns::ServeHandle>>,
 }
 
 impl Engine {
@@ -71,6 +75,8 @@ impl Engine {
         let store = store::Store::open(&cfg.data_root.join("state.redb"))?;
         let images = image::Images::load(&cfg.data_root, &store)?;
         let networks = network::Networks::load(&store, cfg.pools.clone())?;
+        let dns_records: Arc<network::dns::EngineRecords> = Default::default();
+        let dns = berth_dns::DnsServer::new(dns_records.clone(), Default::default());
         let engine = Arc::new(Engine {
             cfg,
             store,
@@ -81,6 +87,9 @@ impl Engine {
             dataplane,
             tombstones: Mutex::new(Default::default()),
             ports_lock: Mutex::new(()),
+            dns_records,
+            dns,
+            dns_handles: Mutex::new(HashMap::new()),
         });
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;

@@ -49,6 +49,15 @@ impl Engine {
                 "published ports are discarded when using {mode} network mode; remove -p/-P"
             )));
         }
+        self.validate_extra_hosts(&host_config)?;
+        for link in host_config.links.clone().unwrap_or_default() {
+            let (name, _) = crate::container::etc::parse_link(&link);
+            self.find(name).map_err(|_| {
+                EngineError::Invalid(format!(
+                    "could not get container for {name}: no such container (--link {link})"
+                ))
+            })?;
+        }
         host_config.network_mode = Some(mode);
         let id = ids::new_id();
         let config = merge_config(&body, &image, &id);

@@ -90,31 +90,22 @@ impl Engine {
         let _ = std::fs::remove_file(dir.join("exit.json"));
         let netns = self.cfg.exec_root.join("netns").join(&c.id);
         let (net, own_ns) = self.sandbox_for(&c)?;
-        let mut addrs = Vec::new();
         if own_ns {
             let p = netns.clone();
             tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
                 .await
                 .map_err(|e| EngineError::Internal(e.to_string()))??;
             let attached = match self.attach_all(&c, &netns).await {
-                Ok(eps) => self.publish(&c, &eps).map(|_| eps),
+                Ok(eps) => self.publish(&c, &eps).map(|_| ()),
                 Err(e) => Err(e),
             };
-            match attached {
-                Ok(eps) => {
-                    addrs = eps
-                        .iter()
-                        .flat_map(|e| e.addrs.iter().map(|a| a.addr().to_string()))
-                        .collect()
-                }
-                Err(e) => {
-                    self.detach_container(&c.id).await;
-                    let _ = berth_kernel::netns::remove(&netns);
-                    return Err(e);
-                }
+            if let Err(e) = attached {
+                self.detach_container(&c.id).await;
+                let _ = berth_kernel::netns::remove(&netns);
+                return Err(e);
             }
         }
-        let started = match self.launch(&c, &image, net.clone(), &dir, &addrs).await {
+        let started = match self.launch(&c, &image, net.clone(), &dir).await {
             Ok(s) => s,
             Err(e) => {
                 if own_ns {
@@ -146,6 +137,9 @@ impl Engine {
             rec.state.finished_at.clear();
             rec.sandbox_key = sandbox;
         })?;
+        if let Ok(now) = self.find(&c.id) {
+            self.dns_serve(&now).await;
+        }
         watch_exit(
             self.clone(),
             c.id.clone(),
@@ -188,10 +182,8 @@ impl Engine {
         image: &crate::image::Image,
         net: NetMode,
         dir: &std::path::Path,
-        addrs: &[String],
     ) -> Result<berth_runtime::Started> {
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        super::files::write(dir, c, addrs, &host_resolv).map_err(io("write container files"))?;
+        self.write_files(c)?;
         let rootfs = if image.is_host() {
             RootFs::Host
         } else {
@@ -406,6 +398,7 @@ impl Engine {
         let rec: Option<ExitRecord> = std::fs::read(&exit_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        self.dns_stop(id);
         self.unpublish(id);
         self.detach_container(id).await;
         let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
@@ -504,4 +497,7 @@ pub(crate) async fn adopt(engine: &Arc<Engine>, running: Vec<(String, i32, u64)>
         })
         .collect();
     engine.detach_endpoints(&stale).await;
+    for c in engine.containers().into_iter().filter(|c| c.is_running()) {
+        engine.dns_serve(&c).await;
+    }
 }

@@ -7,6 +7,7 @@
 //! - [`view`]: Docker's JSON shapes (inspect, list).
 
 pub mod create;
+pub mod etc;
 pub mod exec;
 pub mod files;
 pub mod lifecycle;

@@ -46,6 +46,11 @@ impl Engine {
             rec.endpoints.insert(name, settings);
         })?;
         self.refresh_hosts(&c.id);
+        if let Ok(now) = self.find(&c.id) {
+            if now.is_running() {
+                self.dns_serve(&now).await;
+            }
+        }
         Ok(())
     }
 
@@ -95,24 +100,7 @@ impl Engine {
             rec.endpoints.remove(&name);
         })?;
         self.refresh_hosts(&c.id);
+        self.dns_refresh();
         Ok(())
-    }
-
-    /// Rewrites a running container's /etc/hosts with its current addresses.
-    pub(crate) fn refresh_hosts(&self, id: &str) {
-        let Ok(c) = self.find(id) else { return };
-        if c.network_mode() == "host" {
-            return;
-        }
-        let addrs: Vec<String> = self
-            .networks
-            .endpoints_of(id)
-            .iter()
-            .flat_map(|e| e.addrs.iter().map(|a| a.addr().to_string()))
-            .collect();
-        let hostname = c.config.hostname.clone().unwrap_or_default();
-        let path = self.container_dir(id).join("hosts");
-        // Write in place: the file is bind-mounted, a rename would not be seen inside.
-        let _ = std::fs::write(path, crate::container::files::hosts_file(&hostname, &addrs));
     }
 }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod connect;
 pub mod dataplane;
+pub mod dns;
 pub mod endpoint;
 pub mod firewall;
 pub mod ipam;

@@ -1,0 +1,247 @@
+//! The sockets: UDP and TCP on 127.0.0.11:53 inside a container's network namespace.
+//!
+//! The listening sockets are created on a thread that entered the namespace (a socket stays in
+//! the namespace it was created in) and then handed to tokio. Per served namespace:
+//! - `udp_workers` tasks receive on the UDP socket. A locally answered query is handled inline
+//!   (parse, look up, write the reply into a reused buffer, send); a forwarded one is moved to
+//!   its own task (at most `max_forwards` at once; beyond that queries are dropped and the
+//!   client retries), so a slow upstream never stalls local names.
+//! - one accept task for TCP, at most `tcp_max_connections` connections, each answering
+//!   length-prefixed queries one after another until `tcp_idle_timeout` passes without one.
+//!
+//! Dropping the [`ServeHandle`] aborts the tasks; the tasks own their sub-tasks (in `JoinSet`s),
+//! so forwards in flight and TCP connections end too and the sockets close at once.
+
+use crate::answer::{self, Decision, Transport};
+use crate::{DnsConfig, DnsServer};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::{AbortHandle, JoinSet};
+
+/// Where the embedded DNS server listens inside each namespace (Docker's address).
+pub const DNS_ADDR: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 11), 53));
+
+/// Serving one namespace; dropping it stops serving and closes the sockets.
+pub struct ServeHandle {
+    tasks: Vec<AbortHandle>,
+    udp_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+}
+
+impl ServeHandle {
+    /// The bound UDP address.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+    /// The bound TCP address, if serving TCP.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+}
+
+impl Drop for ServeHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeHandle")
+            .field("udp_addr", &self.udp_addr)
+            .field("tcp_addr", &self.tcp_addr)
+            .finish()
+    }
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP 127.0.0.11:53 inside the network namespace pinned at `netns` and serves
+    /// queries there on behalf of container `asker` until the returned handle is dropped.
+    pub async fn serve(self: &Arc<Self>, asker: String, netns: &Path) -> io::Result<ServeHandle> {
+        self.serve_at(asker, netns, DNS_ADDR).await
+    }
+
+    /// Like [`DnsServer::serve`], on another address inside the namespace.
+    pub async fn serve_at(
+        self: &Arc<Self>,
+        asker: String,
+        netns: &Path,
+        addr: SocketAddr,
+    ) -> io::Result<ServeHandle> {
+        let path = netns.to_path_buf();
+        let (udp, tcp) = tokio::task::spawn_blocking(move || {
+            berth_kernel::netns::run_in(&path, move || {
+                bind(addr).map_err(|e| berth_kernel::KernelError::io(format!("bind {addr}"), e))
+            })
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(kernel_to_io)?;
+        self.serve_sockets(asker, udp, Some(tcp))
+    }
+
+    /// Serves `asker` on sockets bound by the caller (in any namespace). Must be called within
+    /// a tokio runtime.
+    pub fn serve_sockets(
+        self: &Arc<Self>,
+        asker: String,
+        udp: std::net::UdpSocket,
+        tcp: Option<std::net::TcpListener>,
+    ) -> io::Result<ServeHandle> {
+        let asker: Arc<str> = asker.into();
+        udp.set_nonblocking(true)?;
+        let udp = Arc::new(UdpSocket::from_std(udp)?);
+        let udp_addr = udp.local_addr()?;
+        let mut tasks = Vec::new();
+        let mut tcp_addr = None;
+        if let Some(tcp) = tcp {
+            tcp.set_nonblocking(true)?;
+            let tcp = TcpListener::from_std(tcp)?;
+            tcp_addr = Some(tcp.local_addr()?);
+            let t = tokio::spawn(accept_loop(self.clone(), asker.clone(), tcp));
+            tasks.push(t.abort_handle());
+        }
+        for _ in 0..self.cfg.udp_workers.max(1) {
+            let t = tokio::spawn(udp_loop(self.clone(), asker.clone(), udp.clone()));
+            tasks.push(t.abort_handle());
+        }
+        Ok(ServeHandle {
+            tasks,
+            udp_addr,
+            tcp_addr,
+        })
+    }
+}
+
+fn kernel_to_io(e: berth_kernel::KernelError) -> io::Error {
+    let kind = match &e {
+        berth_kernel::KernelError::Io { source, .. } => source.kind(),
+        berth_kernel::KernelError::Sys { source, .. } => io::Error::from(*source).kind(),
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+/// Binds the UDP socket and the TCP listener (in the calling thread's namespace).
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let domain = Domain::for_address(addr);
+    let udp = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+    udp.set_nonblocking(true)?;
+    // Room for bursts of queries while the workers are busy.
+    let _ = udp.set_recv_buffer_size(1 << 20);
+    udp.bind(&SockAddr::from(addr))?;
+    let tcp = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    tcp.set_reuse_address(true)?;
+    tcp.set_nonblocking(true)?;
+    tcp.bind(&SockAddr::from(addr))?;
+    tcp.listen(128)?;
+    Ok((udp.into(), tcp.into()))
+}
+
+async fn udp_loop(srv: Arc<DnsServer>, asker: Arc<str>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(answer::MAX_UDP_PAYLOAD);
+    let mut forwards = JoinSet::new();
+    let cfg: &DnsConfig = &srv.cfg;
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::debug!("dns: udp recv: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        let query = &buf[..n];
+        match answer::handle(query, &asker, &*srv.records, Transport::Udp, &mut out) {
+            Decision::Reply => {
+                let _ = sock.send_to(&out, peer).await;
+            }
+            Decision::Drop => {}
+            Decision::Forward(fwd) => {
+                while forwards.try_join_next().is_some() {}
+                if forwards.len() >= cfg.max_forwards {
+                    tracing::debug!("dns: too many forwards in flight; dropping a query");
+                    continue;
+                }
+                let (srv, sock, query) = (srv.clone(), sock.clone(), query.to_vec());
+                forwards.spawn(async move {
+                    let mut out = Vec::new();
+                    srv.forwarder
+                        .resolve(&query, &fwd, Transport::Udp, &mut out)
+                        .await;
+                    let _ = sock.send_to(&out, peer).await;
+                });
+            }
+        }
+    }
+}
+
+async fn accept_loop(srv: Arc<DnsServer>, asker: Arc<str>, listener: TcpListener) {
+    let mut conns = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::debug!("dns: tcp accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        while conns.try_join_next().is_some() {}
+        if conns.len() >= srv.cfg.tcp_max_connections {
+            tracing::debug!("dns: too many tcp connections; closing a new one");
+            continue;
+        }
+        conns.spawn(tcp_conn(srv.clone(), asker.clone(), stream));
+    }
+}
+
+/// Answers length-prefixed queries on one connection, in order, until it idles or errs.
+async fn tcp_conn(srv: Arc<DnsServer>, asker: Arc<str>, mut stream: TcpStream) {
+    let idle = srv.cfg.tcp_idle_timeout;
+    let mut buf = vec![0u8; answer::MAX_TCP_MESSAGE];
+    let mut out = Vec::new();
+    let mut wbuf = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let n = u16::from_be_bytes(len) as usize;
+        if n == 0 {
+            return;
+        }
+        match tokio::time::timeout(idle, stream.read_exact(&mut buf[..n])).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let query = &buf[..n];
+        match answer::handle(query, &asker, &*srv.records, Transport::Tcp, &mut out) {
+            Decision::Reply => {}
+            Decision::Drop => return,
+            Decision::Forward(fwd) => {
+                srv.forwarder
+                    .resolve(query, &fwd, Transport::Tcp, &mut out)
+                    .await
+            }
+        }
+        wbuf.clear();
+        wbuf.extend_from_slice(&(out.len() as u16).to_be_bytes());
+        wbuf.extend_from_slice(&out);
+        match tokio::time::timeout(idle, stream.write_all(&wbuf)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Engine glue for the container's /etc files: gathers the inputs from the container record,
+//! its endpoints and the host, and (re)writes the files.
+
+use super::files::{parse_extra_host, FileInputs};
+use super::Container;
+use crate::error::{EngineError, Result};
+use crate::Engine;
+
+impl Engine {
+    /// Checks `--add-host` values at create time (host-gateway is resolved at start).
+    pub(crate) fn validate_extra_hosts(&self, c: &bollard_stubs::models::HostConfig) -> Result<()> {
+        for h in c.extra_hosts.clone().unwrap_or_default() {
+            parse_extra_host(&h, Some("0.0.0.0")).map_err(EngineError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn file_inputs(&self, c: &Container) -> Result<FileInputs> {
+        let eps = self.networks.endpoints_of(&c.id);
+        let nets: Vec<_> = eps
+            .iter()
+            .filter_map(|e| self.networks.resolve(&e.network_id).ok())
+            .collect();
+        let gateway = nets
+            .iter()
+            .flat_map(|n| n.subnets.iter().filter_map(|s| s.gateway))
+            .find(|g| g.is_ipv4())
+            .map(|g| g.to_string());
+        let hc = &c.host_config;
+        let mut extra_hosts = Vec::new();
+        for h in hc.extra_hosts.clone().unwrap_or_default() {
+            extra_hosts
+                .push(parse_extra_host(&h, gateway.as_deref()).map_err(EngineError::Invalid)?);
+        }
+        extra_hosts.extend(self.link_hosts(c));
+        Ok(FileInputs {
+            hostname: c.config.hostname.clone().unwrap_or_default(),
+            host_mode: c.network_mode() == "host",
+            addrs: eps
+                .iter()
+                .flat_map(|e| e.addrs.iter().map(|a| a.addr().to_string()))
+                .collect(),
+            extra_hosts,
+            embedded_dns: nets.iter().any(|n| !n.is_default_bridge()),
+            dns: hc.dns.clone().unwrap_or_default(),
+            dns_search: hc.dns_search.clone().unwrap_or_default(),
+            dns_options: hc.dns_options.clone().unwrap_or_default(),
+            host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        })
+    }
+
+    /// Writes the container's three files from its current state.
+    pub(crate) fn write_files(&self, c: &Container) -> Result<()> {
+        let f = self.file_inputs(c)?;
+        // Written in place: the files are bind-mounted, a rename would not be seen inside.
+        super::files::write(&self.container_dir(&c.id), &f)
+            .map_err(crate::error::io("write container files"))
+    }
+
+    /// Rewrites a running container's /etc/hosts after its networks changed.
+    pub(crate) fn refresh_hosts(&self, id: &str) {
+        if let Ok(c) = self.find(id) {
+            if let Ok(f) = self.file_inputs(&c) {
+                let _ = std::fs::write(
+                    self.container_dir(id).join("hosts"),
+                    super::files::render_hosts(&f),
+                );
+            }
+        }
+    }
+
+    /// `/etc/hosts` entries for legacy links (`--link name:alias`): the linked container's
+    /// address on a network both share.
+    fn link_hosts(&self, c: &Container) -> Vec<(String, String)> {
+        let mine: Vec<String> = self
+            .networks
+            .endpoints_of(&c.id)
+            .into_iter()
+            .map(|e| e.network_id)
+            .collect();
+        let mut out = Vec::new();
+        for link in c.host_config.links.clone().unwrap_or_default() {
+            let (name, alias) = parse_link(&link);
+            let Ok(target) = self.find(name) else {
+                continue;
+            };
+            let ep = self
+                .networks
+                .endpoints_of(&target.id)
+                .into_iter()
+                .find(|e| mine.contains(&e.network_id));
+            if let Some(ip) = ep.and_then(|e| {
+                e.addrs
+                    .iter()
+                    .find(|a| a.addr().is_ipv4())
+                    .map(|a| a.addr().to_string())
+            }) {
+                let mut names = vec![alias.to_string()];
+                for n in [
+                    crate::ids::short(&target.id).to_string(),
+                    target.name.clone(),
+                ] {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                out.push((ip, names.join(" ")));
+            }
+        }
+        out
+    }
+}
+
+/// `name[:alias]` (a leading `/` is allowed, as in Docker's API form `/name:/me/alias`).
+pub fn parse_link(link: &str) -> (&str, &str) {
+    let (name, alias) = link.split_once(':').unwrap_or((link, link));
+    let name = name.trim_start_matches('/');
+    let alias = alias.rsplit('/').next().unwrap_or(alias);
+    (name, if alias.is_empty() { name } else { alias })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_link;
+
+    #[test]
+    fn link_forms() {
+        assert_eq!(parse_link("db"), ("db", "db"));
+        assert_eq!(parse_link("db:data"), ("db", "data"));
+        assert_eq!(parse_link("/db:/web/data"), ("db", "data"));
+    }
+}
