@@ -119,9 +119,10 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             id: id.to_string(),
             timeout: q.int("t")?.or(q.int("timeout")?),
         }),
-        ("POST", ["containers", id, "restart"]) => {
-            Err(not_implemented(&format!("restart of {id}")))
-        }
+        ("POST", ["containers", id, "restart"]) => act(Action::ContainerRestart {
+            id: id.to_string(),
+            timeout: q.int("t")?.or(q.int("timeout")?),
+        }),
         ("POST", ["containers", id, "kill"]) => act(Action::ContainerKill {
             id: id.to_string(),
             signal: q.get("signal").map(str::to_string),

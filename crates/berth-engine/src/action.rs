@@ -40,6 +40,10 @@ pub enum Action {
         id: String,
         timeout: Option<i64>,
     },
+    ContainerRestart {
+        id: String,
+        timeout: Option<i64>,
+    },
     ContainerKill {
         id: String,
         signal: Option<String>,
@@ -174,6 +178,11 @@ impl Engine {
                 } else {
                     Reply::NotModified
                 }
+            }
+            ContainerRestart { id, timeout } => {
+                self.stop(&id, timeout).await?;
+                self.start(&id).await?;
+                Reply::Empty
             }
             ContainerKill { id, signal } => {
                 self.kill(&id, signal.as_deref())?;

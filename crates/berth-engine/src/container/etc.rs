@@ -111,6 +111,53 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Docker's legacy link environment: `ALIAS_NAME`, `ALIAS_PORT`, `ALIAS_PORT_80_TCP*`,
+    /// `ALIAS_ENV_*` for every `--link` whose target shares a network with `c`.
+    pub(crate) fn link_env(&self, c: &Container) -> Vec<String> {
+        let mut env = Vec::new();
+        for (ip, names) in self.link_hosts(c) {
+            let mut it = names.split(' ');
+            let alias = it.next().unwrap_or_default().to_string();
+            let Some(target) = it.last().and_then(|n| self.find(n).ok()) else {
+                continue;
+            };
+            let prefix: String = alias
+                .to_uppercase()
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                .collect();
+            env.push(format!("{prefix}_NAME=/{}/{alias}", c.name));
+            let mut ports: Vec<(u16, String)> = target
+                .config
+                .exposed_ports
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|k| crate::network::ports::parse_key(k).ok())
+                .collect();
+            ports.sort();
+            if let Some((p, proto)) = ports.first() {
+                env.push(format!("{prefix}_PORT={proto}://{ip}:{p}"));
+            }
+            for (p, proto) in &ports {
+                let k = format!("{prefix}_PORT_{p}_{}", proto.to_uppercase());
+                env.push(format!("{k}={proto}://{ip}:{p}"));
+                env.push(format!("{k}_ADDR={ip}"));
+                env.push(format!("{k}_PORT={p}"));
+                env.push(format!("{k}_PROTO={proto}"));
+            }
+            for e in target.config.env.clone().unwrap_or_default() {
+                let key = e.split('=').next().unwrap_or_default();
+                if !matches!(key, "PATH" | "HOME" | "HOSTNAME") {
+                    env.push(format!("{prefix}_ENV_{e}"));
+                }
+            }
+        }
+        env
+    }
+}
+
 /// `name[:alias]` (a leading `/` is allowed, as in Docker's API form `/name:/me/alias`).
 pub fn parse_link(link: &str) -> (&str, &str) {
     let (name, alias) = link.split_once(':').unwrap_or((link, link));

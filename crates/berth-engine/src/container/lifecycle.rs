@@ -208,7 +208,11 @@ impl Engine {
             id: c.id.clone(),
             rootfs,
             args: c.argv(),
-            env: c.config.env.clone().unwrap_or_default(),
+            env: {
+                let mut env = c.config.env.clone().unwrap_or_default();
+                env.extend(self.link_env(c));
+                env
+            },
             cwd: c.config.working_dir.clone().unwrap_or_default(),
             hostname: c.config.hostname.clone().unwrap_or_default(),
             net,
