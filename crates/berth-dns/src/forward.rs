@@ -440,11 +440,13 @@ impl Drop for Pool {
 }
 
 type Waiter = oneshot::Sender<io::Result<Vec<u8>>>;
+/// A query in flight: its question section, and who waits for the reply.
+type Pending = (Box<[u8]>, Waiter);
 
 struct UpSock {
     sock: UdpSocket,
     /// Queries in flight: id → (question section, who waits).
-    pending: Mutex<HashMap<u16, (Box<[u8]>, Waiter)>>,
+    pending: Mutex<HashMap<u16, Pending>>,
 }
 
 impl UpSock {

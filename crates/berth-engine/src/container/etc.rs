@@ -119,7 +119,7 @@ impl Engine {
         for (ip, names) in self.link_hosts(c) {
             let mut it = names.split(' ');
             let alias = it.next().unwrap_or_default().to_string();
-            let Some(target) = it.last().and_then(|n| self.find(n).ok()) else {
+            let Some(target) = it.next_back().and_then(|n| self.find(n).ok()) else {
                 continue;
             };
             let prefix: String = alias
