@@ -82,10 +82,47 @@ pub fn reply(r: Reply) -> Resp {
         Images(i) => json(ok, &i),
         Image(i) => json(ok, &i),
         ImageDeleted(d) => json(ok, &d),
+        Progress(rx) => progress(rx),
+        Archive(rx) => archive(rx),
+        CreatedEmpty => empty(StatusCode::CREATED),
+        ImagesPruned(p) => json(ok, &p),
+        LoggedIn(v) => json(ok, &v),
         Networks(n) => json(ok, &n),
         Network(n) => json(ok, &n),
         NetworkCreated(n) => json(StatusCode::CREATED, &n),
         NetworksPruned(p) => json(ok, &p),
         Ok => with_headers(Response::builder().status(ok), ApiBody::empty()),
     }
+}
+
+/// Docker's JSON message stream: one object per line, as the engine produces them.
+pub fn progress(mut rx: berth_engine::image::progress::Receiver) -> Resp {
+    let (tx, body) = ApiBody::channel();
+    tokio::spawn(async move {
+        while let Some(v) = rx.recv().await {
+            if tx.send(format!("{v}\r\n").into()).await.is_err() {
+                return;
+            }
+        }
+    });
+    with_headers(
+        Response::builder().header("Content-Type", "application/json"),
+        body,
+    )
+}
+
+/// A tar stream (`docker save`).
+pub fn archive(mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Resp {
+    let (tx, body) = ApiBody::channel();
+    tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+    });
+    with_headers(
+        Response::builder().header("Content-Type", "application/x-tar"),
+        body,
+    )
 }

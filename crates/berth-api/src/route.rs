@@ -29,6 +29,28 @@ pub enum Route {
         reference: String,
         changes: Vec<String>,
     },
+    /// `POST /images/load`: the body is an image archive streamed to a file first.
+    ImageLoad {
+        quiet: bool,
+    },
+}
+
+/// Puts the `X-Registry-Auth` header's credentials into the actions that talk to registries.
+pub fn with_registry_auth(r: Route, header: Option<&str>) -> Route {
+    use berth_engine::image::registry::AuthConfig;
+    let Some(h) = header else { return r };
+    match r {
+        Route::Action(Action::ImagePull { mut options }) => {
+            options.auth = AuthConfig::from_header(h);
+            Route::Action(Action::ImagePull { options })
+        }
+        Route::Action(Action::ImagePush { name, tag, .. }) => Route::Action(Action::ImagePush {
+            name,
+            tag,
+            auth: AuthConfig::from_header(h),
+        }),
+        other => other,
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -195,9 +217,41 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             (Some(src), _) => Err(bad(format!(
                 "importing from {src:?} is not supported: upload the tarball (fromSrc=-)"
             ))),
-            (None, Some(img)) => Err(not_implemented(&format!("pulling {img} from a registry"))),
+            (None, Some(img)) => act(Action::ImagePull {
+                options: berth_engine::image::pull::PullOptions {
+                    from_image: img.to_string(),
+                    tag: q.get("tag").unwrap_or_default().to_string(),
+                    platform: q.get("platform").unwrap_or_default().to_string(),
+                    auth: Default::default(),
+                },
+            }),
             (None, None) => Err(bad("either fromSrc or fromImage is required")),
         },
+        ("POST", ["images", "load"]) => Ok(Route::ImageLoad {
+            quiet: q.flag("quiet"),
+        }),
+        ("GET", ["images", "get"]) => act(Action::ImageSave {
+            names: q.all("names"),
+        }),
+        ("POST", ["images", "prune"]) => act(Action::ImagePrune {
+            all: filter_values(&q, "dangling")?
+                .iter()
+                .any(|v| v == "false" || v == "0"),
+        }),
+        ("GET", ["images", name @ .., "get"]) if !name.is_empty() => act(Action::ImageSave {
+            names: vec![name.join("/")],
+        }),
+        ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => act(Action::ImageTag {
+            name: name.join("/"),
+            repo: q.get("repo").unwrap_or_default().to_string(),
+            tag: q.get("tag").unwrap_or_default().to_string(),
+        }),
+        ("POST", ["images", name @ .., "push"]) if !name.is_empty() => act(Action::ImagePush {
+            name: name.join("/"),
+            tag: q.get("tag").unwrap_or_default().to_string(),
+            auth: Default::default(),
+        }),
+        ("POST", ["auth"]) => act(Action::RegistryLogin { auth: json(body)? }),
         ("GET", ["images", "json"]) => act(Action::ImageList),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect {
             name: name.join("/"),
@@ -206,7 +260,9 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             name: name.join("/"),
             force: q.flag("force"),
         }),
-        ("GET", ["networks"]) => act(Action::NetworkList),
+        ("GET", ["networks"]) => act(Action::NetworkList {
+            filters: filters(&q)?,
+        }),
         ("GET", ["networks", id]) => act(Action::NetworkInspect { id: id.to_string() }),
         ("POST", ["networks", "create"]) => {
             let body: bollard_stubs::models::NetworkCreateRequest = json(body)?;
@@ -231,6 +287,32 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
         }),
         _ => Err(not_implemented(&format!("{m} {path}"))),
     }
+}
+
+/// Docker's `filters` JSON (`{"name":["a"]}` or `{"name":{"a":true}}`) as key → values.
+fn filters(q: &Query) -> Result<HashMap<String, Vec<String>>, RouteError> {
+    let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| bad(format!("invalid filters: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("invalid filters: expected a JSON object"))?;
+    Ok(obj
+        .iter()
+        .map(|(k, v)| {
+            let vals = match v {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                serde_json::Value::Object(o) => o.keys().cloned().collect(),
+                _ => vec![],
+            };
+            (k.clone(), vals)
+        })
+        .collect())
 }
 
 /// Values of one key of Docker's `filters` JSON (`{"label":["a=b"]}` or `{"label":{"a=b":true}}`).
@@ -317,6 +399,64 @@ mod tests {
                 assert_eq!(reference, "bb:1");
                 assert_eq!(changes, vec!["ENV A=1"]);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_registry_routes() {
+        match route(
+            &Method::POST,
+            "/v1.47/images/create",
+            "fromImage=localhost%3A5000%2Fbb&tag=1",
+            b"",
+        )
+        .unwrap()
+        {
+            Route::Action(Action::ImagePull { options }) => {
+                assert_eq!(options.from_image, "localhost:5000/bb");
+                assert_eq!(options.tag, "1");
+            }
+            other => panic!("{other:?}"),
+        }
+        match route(&Method::GET, "/images/get", "names=a&names=b%3A1", b"").unwrap() {
+            Route::Action(Action::ImageSave { names }) => assert_eq!(names, vec!["a", "b:1"]),
+            other => panic!("{other:?}"),
+        }
+        match route(&Method::GET, "/images/localhost:5000/x:1/get", "", b"").unwrap() {
+            Route::Action(Action::ImageSave { names }) => {
+                assert_eq!(names, vec!["localhost:5000/x:1"])
+            }
+            other => panic!("{other:?}"),
+        }
+        match route(&Method::POST, "/images/bb/tag", "repo=r%2Fx&tag=2", b"").unwrap() {
+            Route::Action(Action::ImageTag { name, repo, tag }) => {
+                assert_eq!(
+                    (name.as_str(), repo.as_str(), tag.as_str()),
+                    ("bb", "r/x", "2")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match route(
+            &Method::POST,
+            "/images/prune",
+            "filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D",
+            b"",
+        )
+        .unwrap()
+        {
+            Route::Action(Action::ImagePrune { all }) => assert!(all),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            route(&Method::POST, "/images/load", "quiet=1", b"").unwrap(),
+            Route::ImageLoad { quiet: true }
+        ));
+        // {"username":"u","password":"p"}
+        let r = route(&Method::POST, "/images/x/push", "tag=1", b"").unwrap();
+        match with_registry_auth(r, Some("eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ==")) {
+            Route::Action(Action::ImagePush { auth, .. }) => assert_eq!(auth.username, "u"),
             other => panic!("{other:?}"),
         }
     }

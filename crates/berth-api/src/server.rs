@@ -49,6 +49,14 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     if is_import {
         return import(engine, &method, &path, &query, req.into_body()).await;
     }
+    if method == hyper::Method::POST && crate::route::strip_version(&path) == "/images/load" {
+        return load(engine, &method, &path, &query, req.into_body()).await;
+    }
+    let registry_auth = req
+        .headers()
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let upgrade = hyper::upgrade::on(&mut req);
     let wants_upgrade = req.headers().get(hyper::header::UPGRADE).is_some();
     let body = match read_limited(req.into_body(), MAX_JSON_BODY).await {
@@ -56,7 +64,7 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
         Err(resp) => return resp,
     };
     let r = match route(&method, &path, &query, &body) {
-        Ok(r) => r,
+        Ok(r) => crate::route::with_registry_auth(r, registry_auth.as_deref()),
         Err(e) => return respond::error(e.status, &e.message),
     };
     let resp = match r {
@@ -73,6 +81,7 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
             exec_start(engine, exec_id, detach, wants_upgrade, upgrade).await
         }
         Route::ImageImport { .. } => respond::error(400, "image upload must use fromSrc=-"),
+        Route::ImageLoad { .. } => respond::error(400, "image archives must be POSTed"),
     };
     if method == hyper::Method::HEAD {
         let (parts, _) = resp.into_parts();
@@ -241,6 +250,32 @@ async fn import(
         })
         .await
     {
+        Ok(r) => respond::reply(r),
+        Err(e) => respond::engine_error(&e),
+    }
+}
+
+/// `POST /images/load`: the archive is streamed to a file, then loaded.
+async fn load(
+    engine: Arc<Engine>,
+    method: &hyper::Method,
+    path: &str,
+    query: &str,
+    body: Incoming,
+) -> Resp {
+    let quiet = match route(method, path, query, b"") {
+        Ok(Route::ImageLoad { quiet }) => quiet,
+        Ok(_) => return respond::error(400, "not an image load"),
+        Err(e) => return respond::error(e.status, &e.message),
+    };
+    let dir = engine.config().data_root.join("tmp");
+    let _ = tokio::fs::create_dir_all(&dir).await;
+    let file = dir.join(format!("load-{}", berth_engine::ids::new_id()));
+    if let Err(e) = save_body(body, &file).await {
+        let _ = tokio::fs::remove_file(&file).await;
+        return respond::error(400, &format!("reading uploaded image archive: {e}"));
+    }
+    match engine.handle(Action::ImageLoad { file, quiet }).await {
         Ok(r) => respond::reply(r),
         Err(e) => respond::engine_error(&e),
     }

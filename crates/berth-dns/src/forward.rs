@@ -10,7 +10,8 @@
 //! (random per query, and the reply's question must match). Failover is hedged: the first
 //! (healthy) upstream is asked; on an error, a malformed reply, SERVFAIL or REFUSED the next one
 //! is asked at once, and after `upstream_timeout` without an answer the next one is asked too
-//! while the slow one may still answer. A server that errs or times out counts as dead for
+//! while the slow one may still answer; the last one asked gets until `upstream_total_timeout`
+//! after the first was. A server that errs or times out counts as dead for
 //! `dead_upstream_for`, and healthy servers are tried first. When nobody answers well, the last
 //! SERVFAIL/REFUSED is relayed, else SERVFAIL.
 //!
@@ -49,6 +50,7 @@ const MAX_CACHE_TTL: u32 = 3600;
 #[derive(Clone, Debug)]
 pub(crate) struct ForwardConfig {
     pub timeout: Duration,
+    pub total_timeout: Duration,
     pub tcp_timeout: Duration,
     pub dead_for: Duration,
     pub cache_entries: usize,
@@ -112,6 +114,12 @@ impl Forwarder {
         }
     }
 
+    /// Answers from the cache alone, into `out`; false on a miss.
+    pub fn cached(&self, query: &[u8], fwd: &Forward, out: &mut Vec<u8>) -> bool {
+        self.cache_key(query, fwd)
+            .is_some_and(|key| self.cache_get(&key, query, &fwd.info, out))
+    }
+
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -163,7 +171,9 @@ impl Forwarder {
         let mut inflight = FuturesUnordered::new();
         inflight.push(self.udp_attempt(0, first, query, question));
         let mut launched = 1;
-        let mut deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        let start = tokio::time::Instant::now();
+        let overall = start + self.cfg.total_timeout.max(self.cfg.timeout);
+        let mut deadline = start + self.cfg.timeout;
         let mut fallback: Option<(Vec<u8>, UpstreamReply)> = None;
         loop {
             let launch_next;
@@ -193,18 +203,23 @@ impl Forwarder {
                     launch_next = i + 1 == launched && launched < ups.len();
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.mark_dead(&ups[launched - 1]);
-                    if launched == ups.len() {
+                    if deadline >= overall {
                         break;
                     }
-                    launch_next = true;
+                    self.mark_dead(&ups[launched - 1]);
+                    launch_next = launched < ups.len();
+                    if !launch_next {
+                        // Nobody else to ask: give the slow ones until the overall deadline
+                        // (a cold recursive lookup can take a while).
+                        deadline = overall;
+                    }
                 }
             }
             if launch_next {
                 let up = ups[launched].clone();
                 inflight.push(self.udp_attempt(launched, up, query, question));
                 launched += 1;
-                deadline = tokio::time::Instant::now() + self.cfg.timeout;
+                deadline = (tokio::time::Instant::now() + self.cfg.timeout).min(overall);
             }
         }
         fallback
@@ -621,5 +636,119 @@ impl Cache {
             }
         }
         self.map.insert(key, entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{handle, Decision};
+    use crate::Records;
+    use hickory_proto::op::{Message, MessageType, Query};
+    use hickory_proto::rr::{rdata::A, Name, RData, Record, RecordType};
+    use std::net::IpAddr;
+
+    struct NoNames;
+    impl Records for NoNames {
+        fn lookup(&self, _: &str, _: &str) -> Option<Vec<IpAddr>> {
+            None
+        }
+        fn reverse(&self, _: &str, _: IpAddr) -> Option<Vec<String>> {
+            None
+        }
+        fn upstreams(&self, _: &str) -> Vec<SocketAddr> {
+            vec!["192.0.2.53:53".parse().unwrap()]
+        }
+    }
+
+    fn forwarder(entries: usize) -> Forwarder {
+        Forwarder::new(ForwardConfig {
+            timeout: Duration::from_millis(700),
+            total_timeout: Duration::from_secs(3),
+            tcp_timeout: Duration::from_secs(2),
+            dead_for: Duration::from_secs(30),
+            cache_entries: entries,
+        })
+    }
+
+    /// A query for `name` A, what `handle` makes of it, and an upstream reply with `ttl`.
+    fn exchange(name: &str, ttl: u32) -> (Vec<u8>, Forward, Vec<u8>, UpstreamReply) {
+        let mut m = Message::query();
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let q = m.to_vec().unwrap();
+        let Decision::Forward(f) = handle(&q, "c1", &NoNames, Transport::Udp, &mut Vec::new())
+        else {
+            panic!("not forwarded")
+        };
+        m.metadata.message_type = MessageType::Response;
+        let owner = m.queries[0].name.clone();
+        m.add_answer(Record::from_rdata(
+            owner,
+            ttl,
+            RData::A(A("192.0.2.7".parse().unwrap())),
+        ));
+        let resp = m.to_vec().unwrap();
+        let reply = answer::check_upstream(&resp, f.info.question(&q)).unwrap();
+        (q, f, resp, reply)
+    }
+
+    fn ttl_of(out: &[u8]) -> u32 {
+        Message::from_vec(out).unwrap().answers[0].ttl
+    }
+
+    #[test]
+    fn cache_ages_ttls_expires_and_stays_bounded() {
+        let fw = forwarder(3);
+        let (q, f, resp, reply) = exchange("a.example.com", 300);
+        let mut out = Vec::new();
+        assert!(!fw.cached(&q, &f, &mut out));
+        fw.cache_put(fw.cache_key(&q, &f).unwrap(), resp, reply);
+        assert!(fw.cached(&q, &f, &mut out));
+        assert_eq!(&out[..2], &q[..2]);
+        assert_eq!(ttl_of(&out), 300);
+
+        // Another letter case and id hits the same entry, and gets its own back.
+        let (mut q2, f2, _, _) = exchange("A.Example.COM", 300);
+        q2[..2].copy_from_slice(&[0xAB, 0xCD]);
+        assert!(fw.cached(&q2, &f2, &mut out));
+        assert_eq!(&out[..2], &[0xAB, 0xCD]);
+        assert_eq!(&out[12..f2.info.question_end], f2.info.question(&q2));
+
+        // Ten seconds later the TTL is ten seconds smaller; past it, the entry is gone.
+        let backdate = |fw: &Forwarder, secs: u64| {
+            for e in fw.cache.lock().unwrap().map.values_mut() {
+                e.stored -= Duration::from_secs(secs);
+            }
+        };
+        backdate(&fw, 10);
+        assert!(fw.cached(&q, &f, &mut out));
+        assert_eq!(ttl_of(&out), 290);
+        backdate(&fw, 290);
+        assert!(!fw.cached(&q, &f, &mut out));
+        assert_eq!(fw.cache.lock().unwrap().map.len(), 0);
+
+        // Bounded.
+        for i in 0..10 {
+            let (q, f, resp, reply) = exchange(&format!("n{i}.example.com"), 60);
+            fw.cache_put(fw.cache_key(&q, &f).unwrap(), resp, reply);
+            assert!(fw.cache.lock().unwrap().map.len() <= 3);
+        }
+    }
+
+    #[test]
+    fn only_positive_answers_with_a_ttl_are_cached() {
+        let fw = forwarder(16);
+        let (q, f, resp, reply) = exchange("zero.example.com", 0);
+        fw.cache_put(fw.cache_key(&q, &f).unwrap(), resp, reply);
+        let (q2, f2, mut resp, mut reply) = exchange("nx.example.com", 60);
+        resp[3] = (resp[3] & 0xF0) | 3;
+        reply.rcode = 3;
+        fw.cache_put(fw.cache_key(&q2, &f2).unwrap(), resp, reply);
+        assert!(!fw.cached(&q, &f, &mut Vec::new()));
+        assert!(!fw.cached(&q2, &f2, &mut Vec::new()));
+        // Disabled cache.
+        let fw = forwarder(0);
+        let (q, f, _, _) = exchange("a.example.com", 60);
+        assert!(fw.cache_key(&q, &f).is_none());
     }
 }

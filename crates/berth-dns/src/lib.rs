@@ -29,6 +29,7 @@
 
 pub mod answer;
 mod forward;
+mod mmsg;
 pub mod records;
 mod server;
 
@@ -43,6 +44,9 @@ use std::time::Duration;
 pub struct DnsConfig {
     /// How long to wait for an upstream's UDP answer before asking the next one (700 ms).
     pub upstream_timeout: Duration,
+    /// How long a forwarded UDP query may take in all, failovers included (3 s): the last
+    /// upstream asked is waited for until then.
+    pub upstream_total_timeout: Duration,
     /// Budget of one TCP exchange with an upstream, connect included (2 s).
     pub tcp_upstream_timeout: Duration,
     /// How long an upstream that failed or timed out is tried after the healthy ones (30 s).
@@ -63,6 +67,7 @@ impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
             upstream_timeout: Duration::from_millis(700),
+            upstream_total_timeout: Duration::from_secs(3),
             tcp_upstream_timeout: Duration::from_secs(2),
             dead_upstream_for: Duration::from_secs(30),
             cache_entries: 4096,
@@ -87,6 +92,7 @@ impl DnsServer {
     pub fn new(records: Arc<dyn Records>, cfg: DnsConfig) -> Arc<Self> {
         let forwarder = forward::Forwarder::new(forward::ForwardConfig {
             timeout: cfg.upstream_timeout,
+            total_timeout: cfg.upstream_total_timeout,
             tcp_timeout: cfg.tcp_upstream_timeout,
             dead_for: cfg.dead_upstream_for,
             cache_entries: cfg.cache_entries,

@@ -13,14 +13,16 @@
 //! so forwards in flight and TCP connections end too and the sockets close at once.
 
 use crate::answer::{self, Decision, Transport};
-use crate::{DnsConfig, DnsServer};
+use crate::mmsg::{self, RecvBatch};
+use crate::DnsServer;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -148,39 +150,76 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::ne
 }
 
 async fn udp_loop(srv: Arc<DnsServer>, asker: Arc<str>, sock: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(answer::MAX_UDP_PAYLOAD);
+    let fd = sock.as_raw_fd();
+    let mut batch = RecvBatch::new();
+    let mut outs: Vec<Vec<u8>> = (0..mmsg::BATCH).map(|_| Vec::with_capacity(512)).collect();
+    let mut replies = [0usize; mmsg::BATCH];
     let mut forwards = JoinSet::new();
-    let cfg: &DnsConfig = &srv.cfg;
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
-            Ok(got) => got,
+        if let Err(e) = sock.readable().await {
+            tracing::debug!("dns: udp readiness: {e}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        let n = match sock.try_io(Interest::READABLE, || batch.recv(fd)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 tracing::debug!("dns: udp recv: {e}");
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
-        let query = &buf[..n];
-        match answer::handle(query, &asker, &*srv.records, Transport::Udp, &mut out) {
-            Decision::Reply => {
-                let _ = sock.send_to(&out, peer).await;
-            }
-            Decision::Drop => {}
-            Decision::Forward(fwd) => {
-                while forwards.try_join_next().is_some() {}
-                if forwards.len() >= cfg.max_forwards {
-                    tracing::debug!("dns: too many forwards in flight; dropping a query");
-                    continue;
+        let mut count = 0;
+        for (i, out) in outs.iter_mut().enumerate().take(n) {
+            let Some((query, peer)) = batch.get(i) else {
+                continue;
+            };
+            match answer::handle(query, &asker, &*srv.records, Transport::Udp, out) {
+                Decision::Reply => {
+                    replies[count] = i;
+                    count += 1;
                 }
-                let (srv, sock, query) = (srv.clone(), sock.clone(), query.to_vec());
-                forwards.spawn(async move {
-                    let mut out = Vec::new();
-                    srv.forwarder
-                        .resolve(&query, &fwd, Transport::Udp, &mut out)
-                        .await;
-                    let _ = sock.send_to(&out, peer).await;
-                });
+                Decision::Drop => {}
+                Decision::Forward(fwd) => {
+                    if srv.forwarder.cached(query, &fwd, out) {
+                        replies[count] = i;
+                        count += 1;
+                        continue;
+                    }
+                    let Some(peer) = peer.socket_addr() else {
+                        continue;
+                    };
+                    while forwards.try_join_next().is_some() {}
+                    if forwards.len() >= srv.cfg.max_forwards {
+                        tracing::debug!("dns: too many forwards in flight; dropping a query");
+                        continue;
+                    }
+                    let (srv, sock, query) = (srv.clone(), sock.clone(), query.to_vec());
+                    forwards.spawn(async move {
+                        let mut out = Vec::new();
+                        srv.forwarder
+                            .resolve(&query, &fwd, Transport::Udp, &mut out)
+                            .await;
+                        let _ = sock.send_to(&out, peer).await;
+                    });
+                }
+            }
+        }
+        let mut sent = 0;
+        while sent < count {
+            let msgs = replies[sent..count]
+                .iter()
+                .filter_map(|&i| Some((&outs[i][..], batch.get(i)?.1)));
+            match sock.try_io(Interest::WRITABLE, || mmsg::send_batch(fd, msgs)) {
+                Ok(m) => sent += m.max(1),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if sock.writable().await.is_err() {
+                        break;
+                    }
+                }
+                // The first reply could not be sent (e.g. its destination is unreachable).
+                Err(_) => sent += 1,
             }
         }
     }
@@ -209,7 +248,7 @@ async fn accept_loop(srv: Arc<DnsServer>, asker: Arc<str>, listener: TcpListener
 /// Answers length-prefixed queries on one connection, in order, until it idles or errs.
 async fn tcp_conn(srv: Arc<DnsServer>, asker: Arc<str>, mut stream: TcpStream) {
     let idle = srv.cfg.tcp_idle_timeout;
-    let mut buf = vec![0u8; answer::MAX_TCP_MESSAGE];
+    let mut buf = Vec::new();
     let mut out = Vec::new();
     let mut wbuf = Vec::new();
     loop {
@@ -221,6 +260,9 @@ async fn tcp_conn(srv: Arc<DnsServer>, asker: Arc<str>, mut stream: TcpStream) {
         let n = u16::from_be_bytes(len) as usize;
         if n == 0 {
             return;
+        }
+        if buf.len() < n {
+            buf.resize(n, 0);
         }
         match tokio::time::timeout(idle, stream.read_exact(&mut buf[..n])).await {
             Ok(Ok(_)) => {}

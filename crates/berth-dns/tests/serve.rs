@@ -262,7 +262,29 @@ fn blackhole(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
     })
 }
 
+/// A UDP upstream that answers every query after `delay` (a cold recursive lookup).
+fn slow_upstream(
+    addr: SocketAddr,
+    delay: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let s = UdpSocket::bind(addr).expect("bind slow upstream");
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((n, peer)) = s.recv_from(&mut buf) {
+                std::thread::sleep(delay);
+                if let Some(resp) = upstream_answer(&buf[..n], true) {
+                    let _ = s.send_to(&resp, peer);
+                }
+            }
+        }
+    })
+}
+
 const GOOD: &str = "127.0.0.1:5353";
+const SLOW: &str = "127.0.0.4:53";
 const REFUSING: &str = "127.0.0.2:53";
 const BLACKHOLE: &str = "127.0.0.3:53";
 const UNROUTABLE: &str = "192.0.2.1:53";
@@ -287,6 +309,11 @@ fn with_server(
             let upstream = Upstream::start(GOOD.parse().unwrap());
             let stop = Arc::new(AtomicBool::new(false));
             let hole = blackhole(BLACKHOLE.parse().unwrap(), stop.clone());
+            let slow = slow_upstream(
+                SLOW.parse().unwrap(),
+                Duration::from_millis(1200),
+                stop.clone(),
+            );
             let p = |s: &str| s.parse::<SocketAddr>().unwrap();
             let records = Fake {
                 upstreams: vec![
@@ -294,6 +321,8 @@ fn with_server(
                     ("c2".into(), vec![p(BLACKHOLE), p(GOOD)]),
                     ("c3".into(), vec![p(UNROUTABLE), p(GOOD)]),
                     ("c4".into(), vec![]),
+                    ("c5".into(), vec![p(SLOW)]),
+                    ("c6".into(), vec![p(REFUSING)]),
                 ],
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -319,6 +348,7 @@ fn with_server(
             rt.shutdown_timeout(Duration::from_secs(1));
             stop.store(true, Ordering::Relaxed);
             let _ = hole.join();
+            let _ = slow.join();
             drop(upstream);
             res
         })
@@ -356,6 +386,38 @@ fn local_names_over_udp_and_tcp() {
             let m = udp_ask(srv, &query("2.0.0.10.in-addr.arpa", RecordType::PTR, false));
             assert!(matches!(&m.answers[0].data, RData::PTR(p) if p.0.to_ascii() == "web.mynet."));
 
+            // Bursts from several sockets: every reply goes to the socket that asked, with its
+            // query's id.
+            let socks: Vec<UdpSocket> = (0..4)
+                .map(|_| {
+                    let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                    s.connect(srv).unwrap();
+                    s
+                })
+                .collect();
+            let mut q = query("web", RecordType::A, false);
+            for (k, s) in socks.iter().enumerate() {
+                for j in 0..50u16 {
+                    q[..2].copy_from_slice(&(k as u16 * 1000 + j).to_be_bytes());
+                    s.send(&q).unwrap();
+                }
+            }
+            for (k, s) in socks.iter().enumerate() {
+                let mut ids: Vec<u16> = (0..50)
+                    .map(|_| {
+                        let mut buf = [0u8; 512];
+                        let n = s.recv(&mut buf).expect("burst reply");
+                        let m = Message::from_vec(&buf[..n]).unwrap();
+                        assert_eq!(addrs(&m).len(), 1);
+                        m.metadata.id
+                    })
+                    .collect();
+                ids.sort();
+                let want: Vec<u16> = (0..50).map(|j| k as u16 * 1000 + j).collect();
+                assert_eq!(ids, want);
+            }
+
             // Several queries on one TCP connection.
             let mut c = TcpStream::connect(srv).unwrap();
             c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -386,6 +448,8 @@ fn forwards_with_failover_cache_and_truncation() {
         ("c2", "127.0.0.12:53"),
         ("c3", "127.0.0.13:53"),
         ("c4", "127.0.0.14:53"),
+        ("c5", "127.0.0.15:53"),
+        ("c6", "127.0.0.16:53"),
     ];
     with_server("forward", &askers, |env, upstream| {
         let ask = |srv: &'static str, name: &str, t: RecordType, edns: bool| {
@@ -446,6 +510,17 @@ fn forwards_with_failover_cache_and_truncation() {
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         let (m, _) = ask("127.0.0.14:53", "web", RecordType::A, true);
         assert_eq!(addrs(&m).len(), 1);
+
+        // c5's only upstream is slow: it is waited for past the failover timeout.
+        let (m, took) = ask("127.0.0.15:53", "slow.example.com", RecordType::A, true);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(addrs(&m).len(), 1);
+        assert!(took >= Duration::from_millis(1100), "{took:?}");
+
+        // c6's only upstream is not there: SERVFAIL at once.
+        let (m, took) = ask("127.0.0.16:53", "gone.example.com", RecordType::A, true);
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+        assert!(took < Duration::from_millis(500), "{took:?}");
 
         // A big answer: truncated over UDP for a client without EDNS, whole over TCP (forwarded
         // over TCP).

@@ -11,6 +11,8 @@
 //! | `ContainerLogs` | `GET /containers/{id}/logs` (streamed) |
 //! | `ExecCreate`, `ExecStart`, `ExecInspect` | `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json` |
 //! | `ImageImport`, `ImageList`, `ImageInspect`, `ImageRemove` | `POST /images/create?fromSrc=-`, `GET /images/json`, … |
+//! | `ImagePull`, `ImagePush`, `ImageTag`, `ImagePrune` | `POST /images/create?fromImage=`, `POST /images/{name}/push`, `…/tag`, `POST /images/prune` |
+//! | `ImageLoad`, `ImageSave`, `RegistryLogin` | `POST /images/load`, `GET /images/get`, `POST /auth` |
 //! | `NetworkList`, `NetworkInspect` | `GET /networks`, `GET /networks/{id}` |
 
 use crate::container::exec::ExecProcess;
@@ -90,7 +92,43 @@ pub enum Action {
         name: String,
         force: bool,
     },
-    NetworkList,
+    /// `POST /images/create?fromImage=`: pull (credentials from `X-Registry-Auth`).
+    ImagePull {
+        options: crate::image::pull::PullOptions,
+    },
+    /// `POST /images/{name}/push?tag=`.
+    ImagePush {
+        name: String,
+        tag: String,
+        auth: crate::image::registry::AuthConfig,
+    },
+    /// `POST /images/{name}/tag?repo=&tag=`.
+    ImageTag {
+        name: String,
+        repo: String,
+        tag: String,
+    },
+    /// `POST /images/prune`; `all` is Docker's `dangling=false` filter.
+    ImagePrune {
+        all: bool,
+    },
+    /// `POST /images/load`: `file` holds the uploaded archive.
+    ImageLoad {
+        file: PathBuf,
+        quiet: bool,
+    },
+    /// `GET /images/get?names=`, `GET /images/{name}/get`.
+    ImageSave {
+        names: Vec<String>,
+    },
+    /// `POST /auth`: check registry credentials.
+    RegistryLogin {
+        auth: crate::image::registry::AuthConfig,
+    },
+    /// Docker's `filters`: key → accepted values.
+    NetworkList {
+        filters: std::collections::HashMap<String, Vec<String>>,
+    },
     NetworkInspect {
         id: String,
     },
@@ -134,6 +172,15 @@ pub enum Reply {
     Images(Vec<ImageSummary>),
     Image(Box<ImageInspect>),
     ImageDeleted(Vec<ImageDeleteResponseItem>),
+    /// Docker's JSON message stream (pull, push, load).
+    Progress(crate::image::progress::Receiver),
+    /// A tar stream (save).
+    Archive(mpsc::Receiver<bytes::Bytes>),
+    /// 201 with no body (tag).
+    CreatedEmpty,
+    ImagesPruned(ImagePruneResponse),
+    /// `{"Status":"Login Succeeded",...}`
+    LoggedIn(serde_json::Value),
     Networks(Vec<NetworkInspect>),
     Network(Box<NetworkInspect>),
     NetworkCreated(NetworkCreateResponse),
@@ -218,7 +265,19 @@ impl Engine {
             ImageList => Reply::Images(self.image_summaries()),
             ImageInspect { name } => Reply::Image(Box::new(self.image_inspect(&name)?)),
             ImageRemove { name, force: _ } => Reply::ImageDeleted(self.image_remove(&name)?),
-            NetworkList => Reply::Networks(self.network_views()),
+            ImagePull { options } => Reply::Progress(self.image_pull(options).await?),
+            ImagePush { name, tag, auth } => {
+                Reply::Progress(self.image_push(&name, &tag, auth).await?)
+            }
+            ImageTag { name, repo, tag } => {
+                self.image_tag(&name, &repo, &tag)?;
+                Reply::CreatedEmpty
+            }
+            ImagePrune { all } => Reply::ImagesPruned(self.image_prune(all)?),
+            ImageLoad { file, quiet: _ } => Reply::Progress(self.image_load(&file).await?),
+            ImageSave { names } => Reply::Archive(self.image_save(&names)?),
+            RegistryLogin { auth } => Reply::LoggedIn(self.registry_login(auth).await?),
+            NetworkList { filters } => Reply::Networks(self.network_views_filtered(&filters)),
             NetworkInspect { id } => {
                 Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?)))
             }
@@ -283,7 +342,7 @@ impl Engine {
                 id: i.id.clone(),
                 parent_id: String::new(),
                 repo_tags: i.repo_tags.clone(),
-                repo_digests: vec![],
+                repo_digests: self.images.repo_digests(&i.id),
                 created: chrono::DateTime::parse_from_rfc3339(&i.created)
                     .map(|t| t.timestamp())
                     .unwrap_or(0),
@@ -306,7 +365,7 @@ impl Engine {
         Ok(ImageInspect {
             id: Some(i.id.clone()),
             repo_tags: Some(i.repo_tags.clone()),
-            repo_digests: Some(vec![]),
+            repo_digests: Some(self.images.repo_digests(&i.id)),
             comment: Some(i.comment.clone()),
             created: Some(i.created.clone()),
             author: Some(String::new()),

@@ -34,6 +34,10 @@ pub struct Config {
     pub pools: Vec<network::ipam::Pool>,
     /// Interface name of the default `bridge` network.
     pub default_bridge: String,
+    /// Registries reached over plain HTTP (`HOST[:PORT]` or a CIDR), besides loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// Join a cluster (overlay networks) through this etcd store.
+    pub cluster: Option<berth_cluster::ClusterConfig>,
 }
 
 /// One container in memory: its record and a channel that announces state changes.
@@ -61,6 +65,9 @@ pub struct Engine {
     pub(crate) dns: Arc<berth_dns::DnsServer>,
     /// Containers whose namespace the embedded DNS serves.
     pub(crate) dns_handles: Mutex<HashMap<String, berth_dns::ServeHandle>>,
+    pub(crate) cluster: Option<Arc<berth_cluster::Cluster>>,
+    /// Endpoints of other hosts on overlay networks, by endpoint id.
+    pub(crate) remote_eps: Mutex<HashMap<String, network::overlay::OverlayEndpoint>>,
 }
 
 impl Engine {
@@ -75,6 +82,14 @@ impl Engine {
         let store = store::Store::open(&cfg.data_root.join("state.redb"))?;
         let images = image::Images::load(&cfg.data_root, &store)?;
         let networks = network::Networks::load(&store, cfg.pools.clone())?;
+        let cluster = match &cfg.cluster {
+            Some(cc) => Some(
+                berth_cluster::Cluster::join(cc.clone())
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("join the cluster: {e}")))?,
+            ),
+            None => None,
+        };
         let dns_records: Arc<network::dns::EngineRecords> = Default::default();
         let dns = berth_dns::DnsServer::new(dns_records.clone(), Default::default());
         let engine = Arc::new(Engine {
@@ -90,10 +105,14 @@ impl Engine {
             dns_records,
             dns,
             dns_handles: Mutex::new(HashMap::new()),
+            cluster,
+            remote_eps: Mutex::new(HashMap::new()),
         });
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
         container::lifecycle::adopt(&engine, running).await;
+        engine.overlay_watch();
+        engine.firewall_guard();
         Ok(engine)
     }
 

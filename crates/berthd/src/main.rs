@@ -39,6 +39,26 @@ struct Args {
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// A registry reached over plain HTTP, `HOST:PORT` or a CIDR (repeatable; loopback
+    /// registries always are).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registry: Vec<String>,
+    /// Join a cluster for overlay networks: `etcd://HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, value_name = "URL")]
+    cluster_store: Option<String>,
+    /// The address other hosts reach this one at (VXLAN underlay). Required with --cluster-store.
+    #[arg(long, value_name = "IP")]
+    cluster_advertise: Option<std::net::IpAddr>,
+    /// TLS for etcd: CA certificate (turns on https), client certificate and key.
+    #[arg(long, value_name = "FILE")]
+    cluster_store_cacert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    cluster_store_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    cluster_store_key: Option<PathBuf>,
+    /// Seconds before a dead host's endpoints vanish from the others.
+    #[arg(long, default_value_t = 10)]
+    cluster_lease_ttl: i64,
 }
 
 fn main() -> Result<()> {
@@ -78,6 +98,7 @@ async fn run(args: Args) -> Result<()> {
         )
     })?;
     let runtime_exe = std::env::current_exe().context("locate berthd executable")?;
+    let cluster = cluster_config(&args)?;
     let pools = if args.default_address_pool.is_empty() {
         berth_engine::network::ipam::default_pools()
     } else {
@@ -89,6 +110,8 @@ async fn run(args: Args) -> Result<()> {
         runtime_exe,
         pools,
         default_bridge: args.bridge_name,
+        insecure_registries: args.insecure_registry,
+        cluster,
     };
     let dataplane = berth_engine::network::dataplane::KernelDataplane::new()
         .await
@@ -107,6 +130,40 @@ async fn run(args: Args) -> Result<()> {
     }
     let _ = std::fs::remove_file(socket);
     Ok(())
+}
+
+/// `--cluster-store` and friends, with a host id kept in the data root.
+fn cluster_config(args: &Args) -> Result<Option<berth_cluster::ClusterConfig>> {
+    let Some(url) = &args.cluster_store else {
+        if args.cluster_advertise.is_some() {
+            bail!("--cluster-advertise needs --cluster-store");
+        }
+        return Ok(None);
+    };
+    let endpoints = berth_cluster::parse_store(url)?;
+    let advertise = args
+        .cluster_advertise
+        .context("--cluster-store needs --cluster-advertise IP (this host's underlay address)")?;
+    std::fs::create_dir_all(&args.data_root)?;
+    let id_file = args.data_root.join("host-id");
+    let host_id = match std::fs::read_to_string(&id_file) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            let id = berth_engine::ids::new_id()[..16].to_string();
+            std::fs::write(&id_file, &id)
+                .with_context(|| format!("write {}", id_file.display()))?;
+            id
+        }
+    };
+    Ok(Some(berth_cluster::ClusterConfig {
+        endpoints,
+        ca: args.cluster_store_cacert.clone(),
+        cert: args.cluster_store_cert.clone(),
+        key: args.cluster_store_key.clone(),
+        host_id,
+        advertise,
+        lease_ttl: args.cluster_lease_ttl.max(2),
+    }))
 }
 
 /// Binds the API socket: root-owned, mode 0660, replacing a stale socket file.

@@ -523,6 +523,14 @@ fn fuzz_handle_with_random_input() {
                 assert!(out.is_empty());
                 assert!(!f.upstreams.is_empty());
                 assert!(f.info.question_end <= q.len());
+                // The query turned into a reply stands for the upstream's answer.
+                let mut resp = q.clone();
+                resp[2] |= 0x80;
+                if check_upstream(&resp, f.info.question(&q)).is_some() {
+                    relay(&q, &f.info, &resp, &mut out);
+                    assert!(out.len() <= f.info.limit);
+                    Message::from_vec(&out).unwrap_or_else(|e| panic!("{e}: {q:02x?}"));
+                }
             }
         }
     }
@@ -617,4 +625,92 @@ fn servfail_reply_carries_question_and_opt() {
     assert_eq!(m.queries.len(), 1);
     assert!(m.edns.is_some());
     assert!(!m.metadata.authoritative);
+}
+
+/// `query` with an EDNS option (code, data) appended to its OPT record.
+fn with_option(mut q: Vec<u8>, code: u16, data: &[u8]) -> Vec<u8> {
+    let at = q.len() - 2; // OPT rdlength
+    let rdlen = u16::from_be_bytes([q[at], q[at + 1]]) as usize + 4 + data.len();
+    q[at..].copy_from_slice(&(rdlen as u16).to_be_bytes());
+    q.extend_from_slice(&code.to_be_bytes());
+    q.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    q.extend_from_slice(data);
+    q
+}
+
+#[test]
+fn options_are_accepted_and_fast_path_used() {
+    let q = with_option(query("web", RecordType::A, Some(1232)), 10, &[7; 8]);
+    let qend = QName::read(&q).unwrap().wire_end + 4;
+    assert!(validate_simple(&q, qend).is_some());
+    let m = reply(&q);
+    assert_eq!(addrs(&m).len(), 1);
+    // Client subnet goes through hickory (and is fine when well-formed).
+    let ecs = with_option(
+        query("web", RecordType::A, Some(1232)),
+        8,
+        &[0, 1, 24, 0, 10, 0, 0],
+    );
+    assert!(validate_simple(&ecs, qend).is_none());
+    assert_eq!(addrs(&reply(&ecs)).len(), 1);
+    // An option longer than the OPT record is not the simple shape (hickory skips it).
+    let mut odd = q.clone();
+    let at = odd.len() - 8 - 2; // the option's length
+    odd[at..at + 2].copy_from_slice(&9u16.to_be_bytes());
+    assert!(validate_simple(&odd, qend).is_none());
+    assert_eq!(run("c1", &odd, Transport::Udp).0, Decision::Reply);
+    // An OPT record longer than the message is malformed.
+    let mut bad = q.clone();
+    let at = bad.len() - 12 - 2; // OPT rdlength
+    bad[at..at + 2].copy_from_slice(&20u16.to_be_bytes());
+    assert!(validate_simple(&bad, qend).is_none());
+    assert_header_only(&bad, ResponseCode::FormErr);
+}
+
+/// Whatever the exact-layout check accepts, hickory's parser accepts too, with the same EDNS.
+#[test]
+fn fast_validation_agrees_with_hickory() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xFA57);
+    let seeds = [
+        query("web", RecordType::A, None),
+        query("db.example", RecordType::AAAA, Some(1232)),
+        with_option(query("x.y", RecordType::A, Some(4096)), 10, &[1; 8]),
+        with_option(
+            with_option(query("x", RecordType::TXT, Some(512)), 3, &[]),
+            12,
+            &[0; 20],
+        ),
+    ];
+    let mut fast = 0;
+    for _ in 0..100_000 {
+        let mut q = seeds[rng.random_range(0..seeds.len())].clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..q.len());
+            match rng.random_range(0..3) {
+                0 => q[at] ^= 1 << rng.random_range(0..8),
+                1 => q[at] = rng.random_range(0..16),
+                _ => q.truncate(at.max(12)),
+            }
+        }
+        let Some(name) = QName::read(&q) else {
+            continue;
+        };
+        let qend = name.wire_end + 4;
+        if qend > q.len() {
+            continue;
+        }
+        if let Some(edns) = validate_simple(&q, qend) {
+            fast += 1;
+            let m =
+                Message::from_vec(&q).unwrap_or_else(|e| panic!("hickory rejects {q:02x?}: {e}"));
+            assert_eq!(m.queries.len(), 1);
+            let theirs = m.edns.map(|e| OptInfo {
+                payload: e.max_payload(),
+                version: e.version(),
+                dnssec_ok: e.flags().dnssec_ok,
+            });
+            assert_eq!(edns, theirs, "{q:02x?}");
+        }
+    }
+    assert!(fast > 10_000, "{fast}");
 }

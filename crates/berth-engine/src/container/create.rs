@@ -136,10 +136,10 @@ impl Engine {
             return Ok(out);
         }
         if let Some(target) = mode.strip_prefix("container:") {
-            self.find(target)?;
+            self.find(target).map_err(not_found_is_invalid)?;
             return Ok(out);
         }
-        let primary = self.networks.resolve(mode)?;
+        let primary = self.networks.resolve(mode).map_err(not_found_is_invalid)?;
         let settings = asked
             .remove(mode)
             .or_else(|| asked.remove(&primary.name))
@@ -147,7 +147,7 @@ impl Engine {
         crate::network::endpoint::validate(&primary, &settings)?;
         out.insert(primary.name.clone(), settings);
         for (name, settings) in asked {
-            let net = self.networks.resolve(&name)?;
+            let net = self.networks.resolve(&name).map_err(not_found_is_invalid)?;
             crate::network::endpoint::validate(&net, &settings)?;
             out.insert(net.name.clone(), settings);
         }
@@ -202,5 +202,14 @@ fn merge_config(body: &ContainerCreateBody, image: &Image, id: &str) -> Containe
         stop_signal: body.stop_signal.clone().or_else(|| ic.stop_signal.clone()),
         stop_timeout: body.stop_timeout,
         ..Default::default()
+    }
+}
+
+/// A missing network or container named in a create request is the request's fault (400),
+/// not a missing image: Docker's CLI answers any 404 from create by trying to pull the image.
+fn not_found_is_invalid(e: EngineError) -> EngineError {
+    match e {
+        EngineError::NotFound(m) => EngineError::Invalid(m),
+        other => other,
     }
 }

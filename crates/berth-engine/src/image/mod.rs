@@ -2,8 +2,17 @@
 //! `DATA/layers/<digest>` and shared between images. Designed so registry pulls and
 //! `docker save`/OCI archives can add layers the same way `import` does.
 
+pub mod archive;
 pub mod changes;
+pub mod content;
 mod import;
+pub mod layer;
+pub mod ops;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod reference;
+pub mod registry;
 
 use crate::error::{EngineError, Result};
 use crate::store::{Kind, Store};
@@ -94,6 +103,12 @@ impl Images {
                 return Ok(found[0].clone());
             }
         }
+        if reference.contains('@') {
+            drop(images);
+            if let Some(i) = self.by_repo_digest(reference) {
+                return Ok(i);
+            }
+        }
         Err(EngineError::NotFound(format!("No such image: {tag}")))
     }
 
@@ -171,8 +186,38 @@ impl Images {
         drop(images);
         for layer in image.layers.iter().filter(|l| !still_used.contains(l)) {
             let _ = std::fs::remove_dir_all(self.layer_dir(layer));
+            self.forget_layer(layer);
         }
+        self.forget_image(&image.id);
         Ok(out)
+    }
+}
+
+impl Images {
+    /// `docker tag SOURCE TARGET`: adds tag `target` (moved off any other image).
+    pub fn tag(&self, store: &Store, source: &str, target: &str) -> Result<String> {
+        let r = reference::ImageRef::parse(target)?;
+        if r.digest.is_some() {
+            return Err(EngineError::Invalid(format!(
+                "refusing to create a tag with a digest reference: {target}"
+            )));
+        }
+        let tag = r
+            .local_tag()
+            .unwrap_or_else(|| format!("{}:latest", r.familiar_repo()));
+        let mut image = self
+            .resolve(source)
+            .or_else(|e| self.by_repo_digest(source).ok_or(e))?;
+        if image.is_host() {
+            return Err(EngineError::Invalid(
+                "the reserved image host cannot be tagged".into(),
+            ));
+        }
+        if !image.repo_tags.contains(&tag) {
+            image.repo_tags.push(tag.clone());
+        }
+        self.add(store, image)?;
+        Ok(tag)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use ipnet::IpNet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// One container interface to wire up.
@@ -41,6 +41,25 @@ pub trait Dataplane: Send + Sync {
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
     /// Lets connections to published ports on 127.0.0.1 be routed to the bridge's containers.
     fn route_localnet(&self, bridge: &str) -> Result<(), String>;
+    /// A VXLAN device (learning off) enslaved to `bridge`, for an overlay network.
+    async fn ensure_vxlan(
+        &self,
+        name: &str,
+        vni: u32,
+        local: IpAddr,
+        bridge: &str,
+        mtu: Option<u32>,
+    ) -> Result<(), String>;
+    /// Programs (`add`) or removes a remote endpoint: FDB (MAC → remote host) and neighbour
+    /// (IP → MAC) entries on the VXLAN device.
+    async fn remote_endpoint(
+        &self,
+        add: bool,
+        vxlan: &str,
+        mac: [u8; 6],
+        ips: &[IpAddr],
+        host: IpAddr,
+    ) -> Result<(), String>;
 }
 
 /// The real dataplane: rtnetlink in berthd's namespace and the containers', nft for rules.
@@ -125,6 +144,44 @@ impl Dataplane for KernelDataplane {
         let p = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
         std::fs::write(&p, "1").map_err(|e| format!("{p}: {e}"))
     }
+
+    async fn ensure_vxlan(
+        &self,
+        name: &str,
+        vni: u32,
+        local: IpAddr,
+        bridge: &str,
+        mtu: Option<u32>,
+    ) -> Result<(), String> {
+        self.host
+            .ensure_vxlan(name, vni, local, 4789, bridge, mtu)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remote_endpoint(
+        &self,
+        add: bool,
+        vxlan: &str,
+        mac: [u8; 6],
+        ips: &[IpAddr],
+        host: IpAddr,
+    ) -> Result<(), String> {
+        let e = |e: berth_kernel::KernelError| e.to_string();
+        if add {
+            self.host.fdb_add(vxlan, mac, host).await.map_err(e)?;
+            for ip in ips {
+                self.host.neigh_add(vxlan, *ip, mac).await.map_err(e)?;
+            }
+        } else {
+            for ip in ips {
+                let _ = self.host.neigh_del(vxlan, *ip).await;
+            }
+            self.host.fdb_del(vxlan, mac, host).await.map_err(e)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +244,26 @@ pub mod fake {
         }
         fn route_localnet(&self, _: &str) -> Result<(), String> {
             Ok(())
+        }
+        async fn ensure_vxlan(
+            &self,
+            name: &str,
+            vni: u32,
+            _: IpAddr,
+            bridge: &str,
+            _: Option<u32>,
+        ) -> Result<(), String> {
+            self.call(format!("vxlan {name} {vni} {bridge}"))
+        }
+        async fn remote_endpoint(
+            &self,
+            add: bool,
+            vxlan: &str,
+            _: [u8; 6],
+            ips: &[IpAddr],
+            host: IpAddr,
+        ) -> Result<(), String> {
+            self.call(format!("remote {add} {vxlan} {ips:?} {host}"))
         }
     }
 }

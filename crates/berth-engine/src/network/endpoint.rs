@@ -158,6 +158,54 @@ impl Engine {
         Ok(ep)
     }
 
+    /// An overlay endpoint: the address must also be claimed cluster-wide; an address another
+    /// host holds is marked taken here and the next one tried.
+    async fn allocate_overlay_endpoint(
+        &self,
+        c: &Container,
+        net: &NetworkRec,
+        settings: &EndpointSettings,
+        ifname: &str,
+    ) -> Result<EndpointRec> {
+        for _ in 0..64 {
+            let ep = self.allocate_endpoint(c, net, settings, ifname)?;
+            match self.overlay_publish(c, net, &ep).await {
+                Ok(true) => return Ok(ep),
+                Ok(false) => {
+                    let _ = self.release_endpoint(&ep);
+                    let mut inner = self.networks.lock();
+                    if let Some(subnets) = inner.alloc.get_mut(&net.id) {
+                        for a in &ep.addrs {
+                            subnets
+                                .iter_mut()
+                                .filter(|s| s.contains(a.addr()))
+                                .for_each(|s| {
+                                    let _ = s.reserve(a.addr(), &net.name);
+                                });
+                        }
+                    }
+                    if requested(settings)?
+                        .iter()
+                        .any(|w| ep.addrs.iter().any(|a| a.addr() == *w))
+                    {
+                        return Err(EngineError::Conflict(format!(
+                            "address {:?} is already in use on network {}",
+                            ep.addrs, net.name
+                        )));
+                    }
+                }
+                Err(e) => {
+                    let _ = self.release_endpoint(&ep);
+                    return Err(e);
+                }
+            }
+        }
+        Err(EngineError::Conflict(format!(
+            "no available addresses on network {}",
+            net.name
+        )))
+    }
+
     /// Forgets an endpoint: releases its addresses and deletes its record.
     fn release_endpoint(&self, ep: &EndpointRec) -> Result<()> {
         let mut inner = self.networks.lock();
@@ -191,7 +239,12 @@ impl Engine {
                 net.name, net.driver
             )));
         }
-        let ep = self.allocate_endpoint(c, net, settings, ifname)?;
+        let ep = if net.is_overlay() {
+            self.allocate_overlay_endpoint(c, net, settings, ifname)
+                .await?
+        } else {
+            self.allocate_endpoint(c, net, settings, ifname)?
+        };
         let gw = |v4: bool| {
             net.subnets
                 .iter()
@@ -219,6 +272,9 @@ impl Engine {
             },
         };
         if let Err(e) = self.dataplane.attach(&a).await {
+            if net.is_overlay() {
+                self.overlay_withdraw(&ep).await;
+            }
             let _ = self.release_endpoint(&ep);
             return Err(EngineError::Internal(format!(
                 "attach to network {}: {e}",
@@ -262,6 +318,7 @@ impl Engine {
     pub(crate) async fn detach_endpoints(&self, eps: &[EndpointRec]) -> Vec<String> {
         let mut errors = Vec::new();
         for ep in eps {
+            self.overlay_withdraw(ep).await;
             if let Err(e) = self.dataplane.remove_link(&ep.host_if).await {
                 errors.push(format!("remove {}: {e}", ep.host_if));
             }

@@ -7,6 +7,8 @@
 //! - leaving network X's bridge toward another berth bridge: dropped (isolation both ways);
 //! - internal networks: nothing leaves or enters their bridge except bridge-local traffic;
 //! - entering a bridge from outside: only replies and DNAT'd (published) connections;
+//! - containers reach the host itself only for replies and ICMP (no host services except
+//!   through published ports, whose DNAT sends them to a container, not to the host);
 //! - `masq` bridges are masqueraded toward non-berth interfaces;
 //! - published ports: DNAT in prerouting (from outside) and output (from the host itself) for
 //!   local destinations, through maps keyed by `[address .] protocol . port` (one element per
@@ -47,6 +49,13 @@ const BASE: &str = r#"table inet berth {
     ct state established,related accept
     iifname vmap @net_out
     oifname vmap @net_in
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname != @bridges accept
+    ct state established,related accept
+    meta l4proto { icmp, ipv6-icmp } accept
+    drop
   }
   chain guard {
     type filter hook prerouting priority dstnat - 10; policy accept;

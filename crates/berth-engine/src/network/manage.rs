@@ -13,6 +13,9 @@ use std::collections::HashMap;
 impl Engine {
     /// Creates a bridge network; returns its id.
     pub async fn network_create(&self, req: NetworkCreateRequest) -> Result<String> {
+        if req.driver.as_deref() == Some("overlay") {
+            return self.overlay_create(req).await;
+        }
         let routes = self
             .dataplane
             .host_routes()
@@ -120,6 +123,9 @@ impl Engine {
                 rec.name,
                 users.join(", ")
             )));
+        }
+        if rec.is_overlay() {
+            return self.overlay_remove(&rec).await;
         }
         self.forget_network(&rec.id);
         let mut errors = Vec::new();

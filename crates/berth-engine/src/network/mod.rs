@@ -13,8 +13,10 @@ pub mod dataplane;
 pub mod dns;
 pub mod endpoint;
 pub mod firewall;
+pub mod heal;
 pub mod ipam;
 pub mod manage;
+pub mod overlay;
 pub mod ports;
 pub mod publish;
 pub mod view;
@@ -68,8 +70,21 @@ pub struct NetworkRec {
 }
 
 impl NetworkRec {
+    /// Backed by a local Linux bridge (the bridge driver, and overlay networks on each host).
     pub fn is_bridge(&self) -> bool {
-        self.driver == "bridge"
+        self.driver == "bridge" || self.driver == "overlay"
+    }
+
+    pub fn is_overlay(&self) -> bool {
+        self.driver == "overlay"
+    }
+
+    pub fn scope(&self) -> &'static str {
+        if self.driver == "overlay" {
+            "global"
+        } else {
+            "local"
+        }
     }
 
     fn opt_bool(&self, key: &str, default: bool) -> bool {

@@ -16,6 +16,38 @@ impl Engine {
             .collect()
     }
 
+    /// `network ls` with Docker's filters: `name` (substring), `id` (prefix), `driver`,
+    /// `label` (`k` or `k=v`), `type` (`custom`/`builtin`), `scope`. Values of one key are
+    /// alternatives; different keys must all match.
+    pub fn network_views_filtered(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Vec<NetworkInspect> {
+        let matches = |n: &NetworkRec| {
+            filters.iter().all(|(k, vals)| {
+                vals.is_empty()
+                    || vals.iter().any(|v| match k.as_str() {
+                        "name" => n.name.contains(v.as_str()),
+                        "id" => n.id.starts_with(v.as_str()),
+                        "driver" => &n.driver == v,
+                        "label" => match v.split_once('=') {
+                            Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                            None => n.labels.contains_key(v),
+                        },
+                        "type" => (v == "custom") != n.builtin,
+                        "scope" => v == n.scope(),
+                        _ => true,
+                    })
+            })
+        };
+        self.networks
+            .list()
+            .iter()
+            .filter(|n| matches(n))
+            .map(|n| self.network_view(n))
+            .collect()
+    }
+
     pub fn network_view(&self, n: &NetworkRec) -> NetworkInspect {
         let eps = self.networks.endpoints();
         let mut containers: HashMap<String, EndpointResource> = eps
@@ -85,7 +117,7 @@ impl Engine {
             name: Some(n.name.clone()),
             id: Some(n.id.clone()),
             created: Some(n.created.clone()),
-            scope: Some("local".into()),
+            scope: Some(n.scope().into()),
             driver: Some(n.driver.clone()),
             enable_ipv4: Some(true),
             enable_ipv6: Some(n.enable_ipv6),

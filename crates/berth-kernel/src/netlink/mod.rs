@@ -6,8 +6,10 @@
 
 mod addr;
 mod link;
+mod neigh;
 mod route;
 mod socket;
+mod vxlan;
 
 use crate::{KernelError, Result};
 use futures_util::StreamExt;

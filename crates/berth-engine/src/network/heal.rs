@@ -1,0 +1,96 @@
+//! Self-healing of berth's firewall: `nft monitor` (nftables' netlink event stream, no
+//! polling) reports every ruleset change; after a burst of events berthd checks that its own
+//! tables still hold what it put there and rebuilds them in one transaction if not (e.g. after
+//! `nft flush ruleset` or a firewall service reload). Tables it does not own are never touched.
+
+use super::firewall;
+use crate::Engine;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+impl Engine {
+    /// Starts the guard task (for the life of the engine).
+    pub(crate) fn firewall_guard(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let child = tokio::process::Command::new("nft")
+                    .args(["monitor", "ruleset"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn();
+                let Ok(mut child) = child else {
+                    tracing::warn!("firewall guard: cannot run `nft monitor`; self-healing is off");
+                    return;
+                };
+                let Some(out) = child.stdout.take() else {
+                    return;
+                };
+                let mut lines = BufReader::new(out).lines();
+                loop {
+                    match lines.next_line().await {
+                        Ok(Some(_)) => {}
+                        _ => break,
+                    }
+                    // Let the burst settle, then check once.
+                    while let Ok(Ok(Some(_))) =
+                        tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await
+                    {
+                    }
+                    let Some(engine) = weak.upgrade() else { return };
+                    let e2 = engine.clone();
+                    let intact = tokio::task::spawn_blocking(move || e2.firewall_intact())
+                        .await
+                        .unwrap_or(true);
+                    if !intact {
+                        tracing::warn!(
+                            "berth's nftables rules were changed behind its back: restoring them"
+                        );
+                        let script =
+                            firewall::full(&engine.firewall_nets(), &engine.published_ports());
+                        if let Err(e) = engine.dataplane.firewall(&script) {
+                            tracing::warn!("firewall guard: restore failed: {e}");
+                        }
+                    }
+                }
+                let _ = child.kill().await;
+                if weak.upgrade().is_none() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// True when berth's tables hold every chain, network and published port berth expects.
+    pub(crate) fn firewall_intact(&self) -> bool {
+        let (Ok(Some(inet)), Ok(Some(bridge))) = (
+            berth_kernel::nft::list_table("inet", "berth"),
+            berth_kernel::nft::list_table("bridge", "berth"),
+        ) else {
+            return false;
+        };
+        let base = [
+            "vmap @net_out",
+            "vmap @net_in",
+            "jump ports",
+            "masquerade",
+            "@ports_any4",
+            "ip daddr 127.0.0.0/8 drop",
+        ];
+        if !base.iter().all(|b| inet.contains(b)) || !bridge.contains("@no_icc4") {
+            return false;
+        }
+        let nets_ok = self.firewall_nets().iter().all(|n| {
+            inet.contains(&format!("chain out_{}", n.key))
+                && inet.contains(&format!("\"{}\"", n.bridge))
+        });
+        let ports_ok = self
+            .published_ports()
+            .iter()
+            .all(|p| inet.contains(&format!("{} . {} :", p.proto, p.host_port)));
+        nets_ok && ports_ok
+    }
+}
