@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod container;
+pub mod crash;
 pub mod error;
 pub mod ids;
 pub mod image;

@@ -39,7 +39,7 @@ pub fn main(bundle: &Path) -> i32 {
         }
     }
     let _ = nix::unistd::setsid();
-    match supervise(&spec, &mut status_out) {
+    match supervise(&spec, bundle, &mut status_out) {
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(status_out, "ERR {e}");
@@ -62,7 +62,7 @@ impl AsFdOwned for std::io::Stdout {
     }
 }
 
-fn supervise(spec: &Spec, status_out: &mut File) -> Result<(), String> {
+fn supervise(spec: &Spec, bundle: &Path, status_out: &mut File) -> Result<(), String> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag only.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -96,6 +96,12 @@ fn supervise(spec: &Spec, status_out: &mut File) -> Result<(), String> {
         let _ = waitpid(child, None);
         return Err(why);
     }
+    // Recorded before berthd hears of it: a berthd that dies right now finds the container
+    // through this file when it restarts.
+    let _ = std::fs::write(
+        bundle.join("running"),
+        format!("{} {}", child.as_raw(), std::process::id()),
+    );
     let _ = writeln!(status_out, "OK {} {}", child.as_raw(), std::process::id());
     let _ = dup_to(devnull.as_raw_fd(), 1);
     let _ = dup_to(devnull.as_raw_fd(), 2);

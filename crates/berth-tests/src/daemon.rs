@@ -59,6 +59,8 @@ pub struct Daemon {
     extra_args: Vec<String>,
     child: Option<Child>,
     starts: u32,
+    /// Extra environment for the next starts (e.g. `BERTH_CRASH_AT`).
+    extra_env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -82,6 +84,7 @@ impl Daemon {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             starts: 0,
+            extra_env: Vec::new(),
         };
         d.spawn();
         d.wait_ready(START_TIMEOUT);
@@ -115,6 +118,7 @@ impl Daemon {
             .arg("debug")
             .args(&self.extra_args)
             .env(key, value)
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("NO_COLOR", "1")
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
@@ -229,6 +233,14 @@ impl Daemon {
     }
 
     /// SIGKILL berthd (by pid) and reap it. Its containers are left alone.
+    /// Environment added to berthd from its next start on (replaces earlier settings).
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.extra_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: plain syscall on our own child's pid.

@@ -95,8 +95,12 @@ impl Engine {
             tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
                 .await
                 .map_err(|e| EngineError::Internal(e.to_string()))??;
+            crate::crash::point("start");
             let attached = match self.attach_all(&c, &netns).await {
-                Ok(eps) => self.publish(&c, &eps).map(|_| ()),
+                Ok(eps) => {
+                    crate::crash::point("start");
+                    self.publish(&c, &eps).map(|_| crate::crash::point("start"))
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = attached {
@@ -106,7 +110,10 @@ impl Engine {
             }
         }
         let started = match self.launch(&c, &image, net.clone(), &dir).await {
-            Ok(s) => s,
+            Ok(s) => {
+                crate::crash::point("start");
+                s
+            }
             Err(e) => {
                 if own_ns {
                     self.unpublish(&c.id);
@@ -365,15 +372,21 @@ impl Engine {
                 c.name
             )));
         }
-        if c.is_running() {
+        let alive =
+            c.state.pid > 0 && berth_kernel::proc::is_same_process(c.state.pid, c.state.pid_start);
+        if c.is_running() || alive {
             let mut rx = self.subscribe(&c.id)?;
-            let _ = self.kill(&c.id, Some("SIGKILL"));
-            self.wait_until(&c.id, &mut rx, Duration::from_secs(30), |c| !c.is_running())
-                .await;
+            let _ = berth_kernel::proc::signal(c.state.pid, Signal::SIGKILL);
+            let (pid, start) = (c.state.pid, c.state.pid_start);
+            self.wait_until(&c.id, &mut rx, Duration::from_secs(30), move |c| {
+                !c.is_running() && !berth_kernel::proc::is_same_process(pid, start)
+            })
+            .await;
         }
         let op = self.op_lock(&c.id)?;
         let _guard = op.lock().await;
         self.update(&c.id, |rec| rec.state.status = Status::Removing)?;
+        crate::crash::point("rm");
         let mut errors = self.detach_container(&c.id).await;
         if let Err(e) = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(&c.id)) {
             errors.push(e.to_string());
@@ -384,6 +397,7 @@ impl Engine {
                 errors.push(format!("remove container directory: {e}"));
             }
         }
+        crate::crash::point("rm");
         self.store.delete(Kind::Containers, &c.id)?;
         let removed = self.lock().remove(&c.id);
         if let Some(e) = removed {
@@ -466,8 +480,11 @@ fn watch_exit(engine: Arc<Engine>, id: String, shim_pid: i32, shim_start: u64) {
 pub(crate) fn restore(engine: &Arc<Engine>) -> Result<Vec<(String, i32, u64)>> {
     let rows: Vec<(String, Container)> = engine.store.list(Kind::Containers)?;
     let mut running = Vec::new();
-    for (id, rec) in rows {
-        if rec.is_running() {
+    for (id, mut rec) in rows {
+        if !rec.is_running() {
+            engine.reconcile_not_running(&mut rec);
+        }
+        if rec.is_running() || (rec.state.status == Status::Removing && rec.state.shim_pid > 0) {
             running.push((id.clone(), rec.state.shim_pid, rec.state.shim_start));
         }
         let (changed, _) = tokio::sync::watch::channel(0);
@@ -481,6 +498,47 @@ pub(crate) fn restore(engine: &Arc<Engine>) -> Result<Vec<(String, i32, u64)>> {
         );
     }
     Ok(running)
+}
+
+impl Engine {
+    /// A container not recorded as running after a restart: berthd may have died between
+    /// launching it and recording that. If its shim lives (the shim leaves `running` in the
+    /// bundle before berthd hears of it), adopt it; otherwise undo what the start had done.
+    fn reconcile_not_running(&self, rec: &mut Container) {
+        let bundle = self.cfg.exec_root.join("containers").join(&rec.id);
+        let marker = std::fs::read_to_string(bundle.join("running")).unwrap_or_default();
+        let mut it = marker.split_whitespace().map(|p| p.parse::<i32>().ok());
+        if let (Some(Some(pid)), Some(Some(shim))) = (it.next(), it.next()) {
+            let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&cmdline).contains(&*bundle.to_string_lossy());
+            if ours {
+                // A removal interrupted by the crash keeps its status and is finished later.
+                if rec.state.status != Status::Removing {
+                    rec.state.status = Status::Running;
+                }
+                rec.state.pid = pid;
+                rec.state.pid_start = berth_kernel::proc::start_time(pid).unwrap_or(0);
+                rec.state.shim_pid = shim;
+                rec.state.shim_start = berth_kernel::proc::start_time(shim).unwrap_or(0);
+                rec.state.started_at = crate::ids::now();
+                let netns = self.cfg.exec_root.join("netns").join(&rec.id);
+                if rec.network_mode() != "host" && netns.exists() {
+                    rec.sandbox_key = netns.display().to_string();
+                }
+                let _ = self.store.put(Kind::Containers, &rec.id, &*rec);
+                tracing::info!(id = %rec.id, "adopted a container started just before berthd stopped");
+                return;
+            }
+        }
+        let _ = std::fs::remove_file(bundle.join("running"));
+        if !rec.published.is_empty() || !rec.sandbox_key.is_empty() {
+            rec.published.clear();
+            rec.sandbox_key.clear();
+            let _ = self.store.put(Kind::Containers, &rec.id, &*rec);
+        }
+        // A namespace pinned by a start that never completed.
+        let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(&rec.id));
+    }
 }
 
 /// Step 2: watch the shims (a dead one is noticed at once and its exit recorded), and release
@@ -503,5 +561,13 @@ pub(crate) async fn adopt(engine: &Arc<Engine>, running: Vec<(String, i32, u64)>
     engine.detach_endpoints(&stale).await;
     for c in engine.containers().into_iter().filter(|c| c.is_running()) {
         engine.dns_serve(&c).await;
+    }
+    // Removals interrupted by a crash are finished.
+    for c in engine
+        .containers()
+        .into_iter()
+        .filter(|c| c.state.status == Status::Removing)
+    {
+        let _ = engine.remove(&c.id, true).await;
     }
 }

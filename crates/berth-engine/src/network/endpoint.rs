@@ -271,7 +271,10 @@ impl Engine {
                 gw(false).and_then(|g| if let IpAddr::V6(v) = g { Some(v) } else { None })
             },
         };
-        if let Err(e) = self.dataplane.attach(&a).await {
+        crate::crash::point("attach");
+        let attached = self.dataplane.attach(&a).await;
+        crate::crash::point("attach");
+        if let Err(e) = attached {
             if net.is_overlay() {
                 self.overlay_withdraw(&ep).await;
             }

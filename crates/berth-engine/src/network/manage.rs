@@ -49,6 +49,7 @@ impl Engine {
     async fn bring_up(&self, rec: &NetworkRec, new: bool) -> Result<()> {
         if new {
             self.store.put(Kind::Networks, &rec.id, rec)?;
+            crate::crash::point("network-create");
         }
         let addrs: Vec<ipnet::IpNet> = rec
             .subnets
@@ -69,6 +70,7 @@ impl Engine {
                 .await
                 .map_err(EngineError::Internal)?;
             undo.push("bridge");
+            crate::crash::point("network-create");
             self.dataplane
                 .route_localnet(&rec.bridge)
                 .map_err(EngineError::Internal)?;
