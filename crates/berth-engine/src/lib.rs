@@ -69,6 +69,8 @@ pub struct Engine {
     pub(crate) cluster: Option<Arc<berth_cluster::Cluster>>,
     /// Endpoints of other hosts on overlay networks, by endpoint id.
     pub(crate) remote_eps: Mutex<HashMap<String, network::overlay::OverlayEndpoint>>,
+    /// Links berth is deleting itself while repairing, so the link guard ignores them.
+    pub(crate) own_deletions: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -108,12 +110,14 @@ impl Engine {
             dns_handles: Mutex::new(HashMap::new()),
             cluster,
             remote_eps: Mutex::new(HashMap::new()),
+            own_deletions: Mutex::new(Default::default()),
         });
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
         container::lifecycle::adopt(&engine, running).await;
         engine.overlay_watch();
         engine.firewall_guard();
+        engine.link_guard();
         Ok(engine)
     }
 

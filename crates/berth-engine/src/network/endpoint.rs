@@ -42,6 +42,36 @@ pub fn format_mac(m: &[u8; 6]) -> String {
         .join(":")
 }
 
+/// How an endpoint is wired: its veth pair into `netns`, addresses, default routes (none on
+/// internal networks).
+pub(crate) fn attachment(net: &NetworkRec, ep: &EndpointRec, netns: &Path) -> Attachment {
+    let gw = |v4: bool| {
+        net.subnets
+            .iter()
+            .filter_map(|s| s.gateway)
+            .find(|g| g.is_ipv4() == v4)
+    };
+    let has = |v4: bool| ep.addrs.iter().any(|a| a.addr().is_ipv4() == v4);
+    let route = |v4: bool| {
+        if net.internal || !has(v4) {
+            None
+        } else {
+            gw(v4)
+        }
+    };
+    Attachment {
+        netns: netns.to_path_buf(),
+        host_if: ep.host_if.clone(),
+        bridge: net.bridge.clone(),
+        ifname: ep.ifname.clone(),
+        mac: parse_mac(&ep.mac).unwrap_or_default(),
+        mtu: net.mtu(),
+        addrs: ep.addrs.clone(),
+        gw4: route(true).and_then(|g| if let IpAddr::V4(v) = g { Some(v) } else { None }),
+        gw6: route(false).and_then(|g| if let IpAddr::V6(v) = g { Some(v) } else { None }),
+    }
+}
+
 /// Addresses asked for in the endpoint settings (`--ip`, `--ip6`).
 fn requested(settings: &EndpointSettings) -> Result<Vec<IpAddr>> {
     let ipam = settings.ipam_config.clone().unwrap_or_default();
@@ -245,32 +275,7 @@ impl Engine {
         } else {
             self.allocate_endpoint(c, net, settings, ifname)?
         };
-        let gw = |v4: bool| {
-            net.subnets
-                .iter()
-                .filter_map(|s| s.gateway)
-                .find(|g| g.is_ipv4() == v4)
-        };
-        let has = |v4: bool| ep.addrs.iter().any(|a| a.addr().is_ipv4() == v4);
-        let a = Attachment {
-            netns: netns.to_path_buf(),
-            host_if: ep.host_if.clone(),
-            bridge: net.bridge.clone(),
-            ifname: ifname.to_string(),
-            mac: parse_mac(&ep.mac).unwrap_or_default(),
-            mtu: net.mtu(),
-            addrs: ep.addrs.clone(),
-            gw4: if net.internal || !has(true) {
-                None
-            } else {
-                gw(true).and_then(|g| if let IpAddr::V4(v) = g { Some(v) } else { None })
-            },
-            gw6: if net.internal || !has(false) {
-                None
-            } else {
-                gw(false).and_then(|g| if let IpAddr::V6(v) = g { Some(v) } else { None })
-            },
-        };
+        let a = attachment(net, &ep, netns);
         crate::crash::point("attach");
         let attached = self.dataplane.attach(&a).await;
         crate::crash::point("attach");

@@ -64,6 +64,91 @@ impl Engine {
         });
     }
 
+    /// Starts the link guard (for the life of the engine).
+    pub(crate) fn link_guard(self: &Arc<Self>) {
+        let Ok(mut deleted) = berth_kernel::netlink::link_deletions() else {
+            tracing::warn!(
+                "link guard: cannot subscribe to link events; self-healing of links is off"
+            );
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(first) = deleted.recv().await {
+                let mut names = vec![first];
+                while let Ok(Some(n)) =
+                    tokio::time::timeout(Duration::from_millis(50), deleted.recv()).await
+                {
+                    names.push(n);
+                }
+                let Some(engine) = weak.upgrade() else { return };
+                // Deletions berth made itself (while rewiring) are not damage.
+                {
+                    let mut own = engine
+                        .own_deletions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    names.retain(|n| !own.remove(n));
+                }
+                if !names.is_empty() {
+                    engine.repair_links(&names).await;
+                }
+            }
+        });
+    }
+
+    /// Recreates deleted bridges and container veths that berth owns.
+    async fn repair_links(&self, deleted: &[String]) {
+        let nets: Vec<super::NetworkRec> = self
+            .networks
+            .list()
+            .into_iter()
+            .filter(|n| n.is_bridge() && !n.is_overlay())
+            .collect();
+        let mut rewire: Vec<super::EndpointRec> = Vec::new();
+        for n in nets.iter().filter(|n| deleted.contains(&n.bridge)) {
+            tracing::warn!(bridge = %n.bridge, "bridge of network {} deleted behind berth's back: recreating it", n.name);
+            if let Err(e) = self.bring_up(n, false).await {
+                tracing::warn!("recreating bridge {}: {e}", n.bridge);
+            }
+            // Its veths were detached: wire every endpoint again.
+            rewire.extend(
+                self.networks
+                    .endpoints()
+                    .into_iter()
+                    .filter(|e| e.network_id == n.id),
+            );
+        }
+        rewire.extend(
+            self.networks
+                .endpoints()
+                .into_iter()
+                .filter(|e| deleted.contains(&e.host_if)),
+        );
+        rewire.dedup_by(|a, b| a.key() == b.key());
+        for ep in rewire {
+            let (Ok(net), Ok(c)) = (
+                self.networks.resolve(&ep.network_id),
+                self.find(&ep.container_id),
+            ) else {
+                continue;
+            };
+            if !c.is_running() || c.sandbox_key.is_empty() {
+                continue;
+            }
+            tracing::warn!(veth = %ep.host_if, "veth of container {} deleted or detached: wiring it again", c.name);
+            self.own_deletions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ep.host_if.clone());
+            let _ = self.dataplane.remove_link(&ep.host_if).await;
+            let a = super::endpoint::attachment(&net, &ep, std::path::Path::new(&c.sandbox_key));
+            if let Err(e) = self.dataplane.attach(&a).await {
+                tracing::warn!("rewiring {}: {e}", ep.host_if);
+            }
+        }
+    }
+
     /// True when berth's tables hold every chain, network and published port berth expects.
     pub(crate) fn firewall_intact(&self) -> bool {
         let (Ok(Some(inet)), Ok(Some(bridge))) = (

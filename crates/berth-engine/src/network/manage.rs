@@ -46,7 +46,7 @@ impl Engine {
     }
 
     /// Persists `rec` and creates its bridge and rules; on failure undoes what it did.
-    async fn bring_up(&self, rec: &NetworkRec, new: bool) -> Result<()> {
+    pub(crate) async fn bring_up(&self, rec: &NetworkRec, new: bool) -> Result<()> {
         if new {
             self.store.put(Kind::Networks, &rec.id, rec)?;
             crate::crash::point("network-create");

@@ -6,6 +6,7 @@
 
 mod addr;
 mod link;
+mod monitor;
 mod neigh;
 mod route;
 mod socket;
@@ -392,3 +393,4 @@ mod tests {
         assert!(e.contains("create veth") && e.contains("a:b"), "{e}");
     }
 }
+pub use monitor::link_deletions;
