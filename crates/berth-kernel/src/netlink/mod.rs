@@ -7,6 +7,7 @@
 mod addr;
 mod link;
 mod monitor;
+pub use monitor::link_deletions;
 mod neigh;
 mod route;
 mod socket;
@@ -393,4 +394,3 @@ mod tests {
         assert!(e.contains("create veth") && e.contains("a:b"), "{e}");
     }
 }
-pub use monitor::link_deletions;
