@@ -51,7 +51,7 @@ cp /bin/busybox "$DIR/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ -e "$DIR/rootfs/bin/$a" ] || ln -s busybox "$DIR/rootfs/bin/$a"; done
 echo "hello from berth" > "$DIR/rootfs/www/index.html"
 tar -C "$DIR/rootfs" -cf "$DIR/bb.tar" .
-b import --change 'ENV PATH=/bin' --change 'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]' "$DIR/bb.tar" nginx
+b import --change 'ENV PATH=/bin' --change 'EXPOSE 80' --change 'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]' "$DIR/bb.tar" nginx
 
 echo; echo "== Network namespaces: each container has its own"
 b run -d --name ns-a --network none nginx sleep 300 >/dev/null
@@ -84,9 +84,22 @@ b network create my-custom-bridge
 b run --name container-1 --network my-custom-bridge -d nginx
 b run --name container-2 --network my-custom-bridge -d nginx
 IP1=$(b inspect container-1 | sed -n 's/.*"IPAddress": "\([0-9.]*\)".*/\1/p' | head -1)
-check b exec container-2 wget -q -O - "http://$IP1/"
+echo "   container-2 reaches container-1 by name (embedded DNS at 127.0.0.11):"
+check b exec container-2 wget -q -O - "http://container-1/"
+b exec container-2 nslookup container-1 | tail -2
 echo "   and a container on another network cannot reach them:"
 check sh -c "! $BIN/berth -H unix://$SOCK run --rm --network my-bridge-network nginx wget -q -T 2 -O - http://$IP1/ 2>/dev/null"
+
+echo; echo "== Published ports: docker run -p 8080:80 (nftables DNAT, no proxy process)"
+b run -d --name web --network my-custom-bridge -p 8080:80 nginx
+b port web
+check nsenter --net=/var/run/netns/"$OUT" timeout 3 /bin/busybox wget -q -O - http://198.51.100.1:8080/
+
+echo; echo "== Legacy links: docker run --name container-2b --link container-1b -d nginx"
+b run --name container-1b -d nginx
+b run --name container-2b --link container-1b -d nginx
+b exec container-2b sh -c 'grep container-1b /etc/hosts; env | grep ^CONTAINER_1B_PORT='
+check b exec container-2b wget -q -O - http://container-1b/
 
 echo; echo "== Clean up: remove containers and networks"
 for c in $(b ps -aq); do b rm -f "$c" >/dev/null; done

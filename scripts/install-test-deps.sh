@@ -8,7 +8,8 @@ packages=(
   busybox-static  # /bin/busybox: the test image's rootfs
   iproute2        # ip: test topologies (network namespaces, veth)
   util-linux      # nsenter, unshare, mount
-  # etcd-server   # later: cluster tests
+  docker-registry # a local OCI registry for the image pull/push tests
+  etcd-server     # etcd: the cluster store of the overlay-network tests
   # iperf3        # later: throughput tests
   # dnsperf       # later: embedded DNS load tests
 )

@@ -136,6 +136,10 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
         }),
         ("GET", ["containers", "json"]) => act(Action::ContainerList { all: q.flag("all") }),
         ("GET", ["containers", id, "json"]) => act(Action::ContainerInspect { id: id.to_string() }),
+        // `inspect NAME` tries containers first: an image name with slashes must get a 404.
+        ("GET", ["containers", name @ .., "json"]) if name.len() > 1 => {
+            act(Action::ContainerInspect { id: name.join("/") })
+        }
         ("POST", ["containers", id, "start"]) => act(Action::ContainerStart { id: id.to_string() }),
         ("POST", ["containers", id, "stop"]) => act(Action::ContainerStop {
             id: id.to_string(),

@@ -208,10 +208,10 @@ impl Engine {
             Ping => Reply::Text("OK".into()),
             Version => Reply::Version(Box::new(version())),
             Info => Reply::Info(self.info()),
-            ContainerCreate { name, body } => Reply::Created(IdResponseLike {
-                id: self.create_container(name, *body)?,
-                warnings: vec![],
-            }),
+            ContainerCreate { name, body } => {
+                let (id, warnings) = self.create_container(name, *body)?;
+                Reply::Created(IdResponseLike { id, warnings })
+            }
             ContainerStart { id } => {
                 if self.start(&id).await? {
                     Reply::Empty

@@ -28,6 +28,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod cluster;
 pub mod daemon;
 pub mod http;
 pub mod image;

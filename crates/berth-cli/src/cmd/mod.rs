@@ -17,6 +17,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Version(a) = &cli.command {
         return system::version(&cli.host, a).await;
     }
+    if let Command::Logout(a) = &cli.command {
+        return image::logout(a).await;
+    }
     precheck(&cli.command)?;
     let client = Client::connect(&cli.host).await?;
     let c = &client;
@@ -38,6 +41,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(a) => image::import(c, &a).await,
         Command::Images(a) => image::images(c, &a).await,
         Command::Rmi(a) => image::rmi(c, &a).await,
+        Command::Pull(a) => image::pull(c, &a).await,
+        Command::Push(a) => image::push(c, &a).await,
+        Command::Save(a) => image::save(c, &a).await,
+        Command::Load(a) => image::load(c, &a).await,
+        Command::Tag(a) => image::tag(c, &a).await,
+        Command::Login(a) => image::login(c, &a).await,
+        Command::Logout(a) => image::logout(&a).await,
         Command::Container(sub) => match sub {
             ContainerCommand::Ls(a) => container::ps(c, &a).await,
             ContainerCommand::Run(a) => run::run(c, &a).await,
@@ -60,6 +70,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ImageCommand::Ls(a) => image::images(c, &a).await,
             ImageCommand::Rm(a) => image::rmi(c, &a).await,
             ImageCommand::Import(a) => image::import(c, &a).await,
+            ImageCommand::Pull(a) => image::pull(c, &a).await,
+            ImageCommand::Push(a) => image::push(c, &a).await,
+            ImageCommand::Save(a) => image::save(c, &a).await,
+            ImageCommand::Load(a) => image::load(c, &a).await,
+            ImageCommand::Tag(a) => image::tag(c, &a).await,
+            ImageCommand::Prune(a) => image::prune(c, &a).await,
             ImageCommand::Inspect(a) => {
                 let t = Some(ObjectType::Image);
                 inspect::inspect(c, t, a.format.as_deref(), &a.names).await

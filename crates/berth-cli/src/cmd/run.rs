@@ -377,38 +377,64 @@ pub fn spec_or_fail(o: &ContainerOpts, detach: bool, cmd: &str) -> Result<Create
     })
 }
 
-/// Creates the container; on a missing image prints Docker's notice.
-async fn create_container(c: &Client, spec: &CreateSpec, cmd: &str) -> Result<String, StatusError> {
-    let options = CreateContainerOptions {
-        name: spec.name.clone(),
-        ..Default::default()
-    };
-    match c
-        .docker
-        .create_container(Some(options), spec.body.clone())
-        .await
-    {
-        Ok(r) => {
-            for w in &r.warnings {
-                eprintln!("WARNING: {w}");
+/// Creates the container; on a missing image prints Docker's notice and, unless `--pull
+/// never`, pulls it (progress on stderr) and tries again. `--pull always` pulls first.
+async fn create_container(
+    c: &Client,
+    spec: &CreateSpec,
+    cmd: &str,
+    o: &ContainerOpts,
+) -> Result<String, StatusError> {
+    let pull_failed = |e: &ApiError| cli_failure(cmd, 125, &describe_api_error(e));
+    let platform = o.platform.as_deref();
+    if o.pull == "always" && spec.image != "host" {
+        crate::cmd::image::pull_image(c, &spec.image, platform, false, true)
+            .await
+            .map_err(|e| pull_failed(&e))?;
+    }
+    let mut pulled = false;
+    loop {
+        let options = CreateContainerOptions {
+            name: spec.name.clone(),
+            ..Default::default()
+        };
+        match c
+            .docker
+            .create_container(Some(options), spec.body.clone())
+            .await
+        {
+            Ok(r) => {
+                for w in &r.warnings {
+                    eprintln!("WARNING: {w}");
+                }
+                return Ok(r.id);
             }
-            Ok(r.id)
-        }
-        Err(e) => {
-            if is_not_found(&e) {
-                eprintln!(
-                    "Unable to find image '{}' locally",
-                    normalize_reference(&spec.image)
-                );
+            Err(e) => {
+                let missing_image = is_not_found(&e)
+                    && matches!(&e, ApiError::DockerResponseServerError { message, .. }
+                        if message.starts_with("No such image"));
+                if is_not_found(&e) && !pulled {
+                    eprintln!(
+                        "Unable to find image '{}' locally",
+                        normalize_reference(&spec.image)
+                    );
+                }
+                if missing_image && !pulled && o.pull != "never" {
+                    crate::cmd::image::pull_image(c, &spec.image, platform, false, true)
+                        .await
+                        .map_err(|e| pull_failed(&e))?;
+                    pulled = true;
+                    continue;
+                }
+                return Err(cli_failure(cmd, 125, &describe_api_error(&e)));
             }
-            Err(cli_failure(cmd, 125, &describe_api_error(&e)))
         }
     }
 }
 
 pub async fn create(c: &Client, a: &CreateArgs) -> anyhow::Result<i32> {
     let spec = spec_or_fail(&a.opts, false, "create")?;
-    let id = create_container(c, &spec, "create").await?;
+    let id = create_container(c, &spec, "create", &a.opts).await?;
     outln(&id);
     Ok(0)
 }
@@ -547,7 +573,7 @@ fn spawn_sig_proxy(c: &Client, id: &str) -> Option<tokio::task::JoinHandle<()>> 
 
 pub async fn run(c: &Client, a: &RunArgs) -> anyhow::Result<i32> {
     let spec = spec_or_fail(&a.opts, a.detach, "run")?;
-    let id = create_container(c, &spec, "run").await?;
+    let id = create_container(c, &spec, "run", &a.opts).await?;
     let rm = a.opts.rm;
 
     if a.detach {

@@ -9,12 +9,13 @@ use bollard_stubs::models::{ContainerConfig, ContainerCreateBody};
 use std::sync::Arc;
 
 impl Engine {
-    /// Creates a container; returns its id. Nothing is left behind on error.
+    /// Creates a container; returns its id and Docker-style warnings. Nothing is left behind
+    /// on error.
     pub fn create_container(
         &self,
         name: Option<String>,
         body: ContainerCreateBody,
-    ) -> Result<String> {
+    ) -> Result<(String, Vec<String>)> {
         let image_ref = body
             .image
             .clone()
@@ -43,12 +44,21 @@ impl Engine {
         let endpoints = self.requested_endpoints(&mode, &body)?;
         let exposed = image.config.exposed_ports.clone().unwrap_or_default();
         let ports = crate::network::ports::requests(&host_config, &exposed)?;
-        if !ports.is_empty() && (mode == "host" || mode == "none" || mode.starts_with("container:"))
-        {
-            return Err(EngineError::Invalid(format!(
-                "published ports are discarded when using {mode} network mode; remove -p/-P"
-            )));
+        let mut warnings = Vec::new();
+        if !ports.is_empty() && mode.starts_with("container:") {
+            return Err(EngineError::Invalid(
+                "conflicting options: port publishing and the container type network mode".into(),
+            ));
         }
+        if !ports.is_empty() && (mode == "host" || mode == "none") {
+            // Docker runs the container and warns; the bindings are dropped, not kept half-applied.
+            warnings.push(format!(
+                "Published ports are discarded when using {mode} network mode"
+            ));
+            host_config.port_bindings = None;
+            host_config.publish_all_ports = Some(false);
+        }
+        host_config.publish_all_ports.get_or_insert(false);
         self.validate_extra_hosts(&host_config)?;
         for link in host_config.links.clone().unwrap_or_default() {
             let (name, _) = crate::container::etc::parse_link(&link);
@@ -116,7 +126,7 @@ impl Engine {
                 op: Arc::new(tokio::sync::Mutex::new(())),
             },
         );
-        Ok(id)
+        Ok((id, warnings))
     }
 
     /// The networks a new container joins: its network mode's and any in the endpoints
@@ -140,9 +150,11 @@ impl Engine {
             return Ok(out);
         }
         let primary = self.networks.resolve(mode).map_err(not_found_is_invalid)?;
+        // Docker's CLI sends the default network's settings under "default".
         let settings = asked
             .remove(mode)
             .or_else(|| asked.remove(&primary.name))
+            .or_else(|| asked.remove("default"))
             .unwrap_or_default();
         crate::network::endpoint::validate(&primary, &settings)?;
         out.insert(primary.name.clone(), settings);

@@ -117,7 +117,8 @@ fn port_summaries(c: &Container) -> Vec<bollard_stubs::models::PortSummary> {
         "sctp" => PortSummaryTypeEnum::SCTP,
         _ => PortSummaryTypeEnum::TCP,
     };
-    c.published
+    let mut out: Vec<PortSummary> = c
+        .published
         .iter()
         .map(|p| PortSummary {
             ip: Some(p.host_ip.to_string()),
@@ -125,7 +126,25 @@ fn port_summaries(c: &Container) -> Vec<bollard_stubs::models::PortSummary> {
             public_port: Some(p.host_port),
             typ: Some(typ(&p.proto)),
         })
-        .collect()
+        .collect();
+    // Exposed but unpublished ports are listed without a host side, as Docker does.
+    for key in c.config.exposed_ports.clone().unwrap_or_default() {
+        if let Ok((port, proto)) = crate::network::ports::parse_key(&key) {
+            if !c
+                .published
+                .iter()
+                .any(|p| p.container_port == port && p.proto == proto)
+            {
+                out.push(PortSummary {
+                    ip: None,
+                    private_port: port,
+                    public_port: None,
+                    typ: Some(typ(&proto)),
+                });
+            }
+        }
+    }
+    out
 }
 
 fn state_view(c: &Container) -> ContainerState {

@@ -105,7 +105,7 @@ impl Engine {
             .unwrap_or_default();
         send(
             tx,
-            serde_json::json!({"status": format!("Pulling from {}", image.familiar_repo()), "id": shown}),
+            serde_json::json!({"status": format!("Pulling from {}", image.path), "id": shown}),
         )
         .await;
         let id = format!("sha256:{}", hex::encode(Sha256::digest(&resolved.config)));

@@ -144,6 +144,35 @@ impl Engine {
                     .or_insert_with(|| vec![format!("{}.{}", c.name, net.name)]);
             }
         }
+        // Containers of other hosts on overlay networks.
+        for ep in self.remote_eps().values() {
+            let addrs: Vec<IpAddr> = ep.addrs.iter().map(|a| a.addr()).collect();
+            let mut names = vec![
+                ep.name.clone(),
+                crate::ids::short(&ep.container_id).to_string(),
+            ];
+            names.extend(ep.aliases.iter().cloned());
+            for n in names {
+                let v = idx
+                    .names
+                    .entry((ep.network_id.clone(), n.to_lowercase()))
+                    .or_default();
+                v.extend(
+                    addrs
+                        .iter()
+                        .filter(|a| !v.contains(a))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                );
+            }
+            if let Some(net) = nets.get(&ep.network_id) {
+                for a in &addrs {
+                    idx.ptr
+                        .entry((net.id.clone(), *a))
+                        .or_insert_with(|| vec![format!("{}.{}", ep.name, net.name)]);
+                }
+            }
+        }
         for c in containers.values() {
             let Some(my_nets) = idx.nets_of.get(&c.id).cloned() else {
                 continue;

@@ -9,7 +9,9 @@
 //! - entering a bridge from outside: only replies and DNAT'd (published) connections;
 //! - containers reach the host itself only for replies and ICMP (no host services except
 //!   through published ports, whose DNAT sends them to a container, not to the host);
-//! - `masq` bridges are masqueraded toward non-berth interfaces;
+//! - `masq` bridges are masqueraded toward non-berth interfaces; connections from containers
+//!   (sources in `nets4/6`) to published ports are masqueraded too (hairpin), matched by
+//!   address because with br_netfilter a hairpinned frame has no input interface there;
 //! - published ports: DNAT in prerouting (from outside) and output (from the host itself) for
 //!   local destinations, through maps keyed by `[address .] protocol . port` (one element per
 //!   published port, no per-port chain, no proxy); hairpin and 127.0.0.1 connections are
@@ -38,6 +40,8 @@ pub struct FwNet {
 const BASE: &str = r#"table inet berth {
   set bridges { type ifname; }
   set masq { type ifname; }
+  set nets4 { type ipv4_addr; flags interval; }
+  set nets6 { type ipv6_addr; flags interval; }
   map net_out { type ifname : verdict; }
   map net_in { type ifname : verdict; }
   map ports_ip4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
@@ -79,7 +83,8 @@ const BASE: &str = r#"table inet berth {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     iifname @masq oifname != @bridges masquerade
-    oifname @bridges ct status dnat iifname @bridges masquerade
+    oifname @bridges ct status dnat ip saddr @nets4 masquerade
+    oifname @bridges ct status dnat ip6 saddr @nets6 masquerade
     oifname @bridges ip saddr 127.0.0.0/8 masquerade
     oifname @bridges ip6 saddr ::1 masquerade
   }
@@ -166,6 +171,21 @@ pub fn add(n: &FwNet) -> String {
     if !n.icc {
         s.push_str(&icc_elements("add", n));
     }
+    s.push_str(&subnet_elements("add", n));
+    s
+}
+
+/// The network's subnets in `nets4`/`nets6`: container sources of hairpin connections.
+fn subnet_elements(verb: &str, n: &FwNet) -> String {
+    let mut s = String::new();
+    for net in &n.subnets {
+        let set = if net.addr().is_ipv4() {
+            "nets4"
+        } else {
+            "nets6"
+        };
+        let _ = writeln!(s, "{verb} element inet berth {set} {{ {net} }}");
+    }
     s
 }
 
@@ -199,6 +219,7 @@ pub fn remove(n: &FwNet) -> String {
     if !n.icc {
         s.push_str(&icc_elements("delete", n));
     }
+    s.push_str(&subnet_elements("delete", n));
     s
 }
 

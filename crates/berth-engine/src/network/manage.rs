@@ -106,6 +106,10 @@ impl Engine {
                 rec.name
             )));
         }
+        if rec.is_overlay() {
+            // Every host's endpoints count, not only this one's.
+            return self.overlay_remove(&rec).await;
+        }
         let users: Vec<String> = self
             .containers()
             .into_iter()
@@ -125,9 +129,6 @@ impl Engine {
                 rec.name,
                 users.join(", ")
             )));
-        }
-        if rec.is_overlay() {
-            return self.overlay_remove(&rec).await;
         }
         self.forget_network(&rec.id);
         let mut errors = Vec::new();

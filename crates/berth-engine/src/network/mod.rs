@@ -179,6 +179,9 @@ impl Networks {
             .into_iter()
             .map(|(_, n)| n)
             .collect();
+        // Overlay networks come back from the cluster store (the source of truth) through its
+        // watch, which also rebuilds their devices and republishes this host's endpoints.
+        nets.retain(|n| !n.is_overlay());
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !nets.iter().any(|n| n.name == name && n.builtin) {
                 let rec = NetworkRec {

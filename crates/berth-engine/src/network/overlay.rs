@@ -228,7 +228,19 @@ impl Engine {
             if inner.nets.iter().any(|n| n.id == rec.id) {
                 return Ok(());
             }
-            inner.alloc.insert(rec.id.clone(), super::allocators(&rec));
+            let mut subnets = super::allocators(&rec);
+            // Addresses this host's endpoints already hold (after a restart).
+            for ep in inner.endpoints.iter().filter(|e| e.network_id == rec.id) {
+                for a in &ep.addrs {
+                    subnets
+                        .iter_mut()
+                        .filter(|s| s.contains(a.addr()))
+                        .for_each(|s| {
+                            let _ = s.reserve(a.addr(), &rec.name);
+                        });
+                }
+            }
+            inner.alloc.insert(rec.id.clone(), subnets);
             inner.nets.push(rec.clone());
         }
         let addrs: Vec<IpNet> = rec
@@ -276,6 +288,9 @@ impl Engine {
         {
             if let Ok(c) = self.find(&ep.container_id) {
                 let _ = self.overlay_republish(&c, &rec, &ep).await;
+                if c.is_running() {
+                    self.dns_serve(&c).await;
+                }
             }
         }
         // Endpoints of other hosts that arrived before the network did.

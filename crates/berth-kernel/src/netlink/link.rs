@@ -169,7 +169,30 @@ impl Netlink {
             // Not a refusal from the kernel: the pair may exist. Do not leave it behind.
             let _ = self.delete_link(host_if).await;
         }
-        res
+        res?;
+        // Hairpin mode: a container reaching its own published port through the host's
+        // address gets the (DNAT'd) frame back on the port it came from when br_netfilter
+        // handles the bridge.
+        let hairpin = LinkUnspec::new_with_name(host_if)
+            .set_port_kind(rtnetlink::packet_route::link::InfoPortKind::Bridge)
+            .set_port_data(rtnetlink::packet_route::link::InfoPortData::BridgePort(
+                vec![rtnetlink::packet_route::link::InfoBridgePort::HairpinMode(
+                    true,
+                )],
+            ));
+        let set = self
+            .ack(Req {
+                // Port options are changed through RTM_NEWLINK (changelink), not RTM_SETLINK.
+                msg: RouteNetlinkMessage::NewLink(hairpin.build()),
+                flags: 0,
+                ok_errnos: &[],
+                op: format!("set hairpin mode on {host_if}"),
+            })
+            .await;
+        if set.is_err() {
+            let _ = self.delete_link(host_if).await;
+        }
+        set
     }
 
     /// Inside this namespace: sets the MAC (if given) and MTU (if given) of `name`, brings it and
