@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   nftables        # nft, for the daemon's NAT/filter rules
+  conntrack       # forget UDP flows of unpublished ports
   busybox-static  # /bin/busybox: the test image's rootfs
   iproute2        # ip: test topologies (network namespaces, veth)
   util-linux      # nsenter, unshare, mount

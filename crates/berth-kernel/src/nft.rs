@@ -43,3 +43,14 @@ pub fn list_table(family: &str, name: &str) -> Result<Option<String>> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
+
+/// Forgets conntrack entries of UDP flows to `port` (after a published UDP port moves, so an
+/// existing flow follows the new container, as Docker does). Uses the `conntrack` tool when
+/// present; best effort.
+pub fn forget_udp_flows(port: u16) {
+    let _ = Command::new("conntrack")
+        .args(["-D", "-p", "udp", "--orig-port-dst", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}

@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!v.is_empty(), "{s}");
         for m in &v {
             check_port_key(&m.port);
-            assert!(m.host_ip.is_empty() || m.host_ip.parse::<IpAddr>().is_ok(), "{s}: {m:?}");
+            assert!(
+                m.host_ip.is_empty() || m.host_ip.parse::<IpAddr>().is_ok(),
+                "{s}: {m:?}"
+            );
             assert!(
                 m.host_port.is_empty() || ports::parse_port_range(&m.host_port).is_ok(),
                 "{s}: {m:?}"

@@ -404,7 +404,7 @@ impl StreamMsg {
         if self.current <= 0 && self.total <= 0 {
             return String::new();
         }
-        let cur = output::human_size(self.current as f64);
+        let cur = human4(self.current);
         if self.total <= 0 {
             return format!("{cur:>8}");
         }
@@ -421,8 +421,26 @@ impl StreamMsg {
             });
         }
         b.push(']');
-        format!("{b} {cur:>8}/{}", output::human_size(self.total as f64))
+        format!("{b} {cur:>8}/{}", human4(self.total))
     }
+}
+
+/// Sizes as Docker's progress shows them: decimal units, four significant digits.
+fn human4(n: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n.max(0) as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let int_digits = (v.max(1.0).log10().floor() as usize) + 1;
+    let prec = 4usize.saturating_sub(int_digits);
+    let mut t = format!("{v:.prec$}");
+    if t.contains('.') {
+        t = t.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{t}{}", units[i])
 }
 
 /// Draws a JSON message stream like the docker CLI: on a terminal one line per layer,
@@ -945,6 +963,14 @@ mod tests {
             import_query(&url).unwrap(),
             vec![("fromSrc", "https://example.com/x.tar".to_string())]
         );
+    }
+
+    #[test]
+    fn progress_sizes() {
+        assert_eq!(human4(171), "171B");
+        assert_eq!(human4(1_036_000), "1.036MB");
+        assert_eq!(human4(7_792), "7.792kB");
+        assert_eq!(human4(532_500), "532.5kB");
     }
 
     #[test]

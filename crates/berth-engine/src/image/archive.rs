@@ -588,3 +588,152 @@ fn write_layer(
     let _ = std::fs::remove_file(&tmp);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = entry_header(data.len() as u64, 0o644);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, Images) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.redb")).unwrap();
+        let images = Images::load(dir.path(), &store).unwrap();
+        (dir, store, images)
+    }
+
+    fn image_parts() -> (Vec<u8>, Vec<u8>, String) {
+        let layer = tar_with(&[("hello", b"world")]);
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["cat", "/hello"], "Env": ["PATH=/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+        })
+        .to_string()
+        .into_bytes();
+        let id = sha256(&config);
+        (layer, config, id)
+    }
+
+    fn load_bytes(
+        images: &Images,
+        store: &Store,
+        dir: &Path,
+        archive: &[u8],
+    ) -> Result<Vec<serde_json::Value>> {
+        let f = dir.join("upload.tar");
+        std::fs::write(&f, archive).unwrap();
+        load(images, store, &f)
+    }
+
+    #[test]
+    fn loads_oci_layouts_and_legacy_docker_archives() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // unpacking preserves ownership
+        }
+        let (layer, config, id) = image_parts();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": OCI_LAYER, "digest": sha256(&layer), "size": layer.len()}],
+        })
+        .to_string()
+        .into_bytes();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(&manifest), "size": manifest.len(),
+                           "annotations": {"org.opencontainers.image.ref.name": "example.com/app:3"}}],
+        })
+        .to_string()
+        .into_bytes();
+        let blob = |d: &[u8]| format!("blobs/sha256/{}", &sha256(d)[7..]);
+        let oci = tar_with(&[
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+            ("index.json", &index),
+            (&blob(&manifest), &manifest),
+            (&blob(&config), &config),
+            (&blob(&layer), &layer),
+        ]);
+        let (dir, store, images) = setup();
+        let out = load_bytes(&images, &store, dir.path(), &oci).unwrap();
+        assert_eq!(
+            out,
+            vec![progress::stream("Loaded image: example.com/app:3\n")]
+        );
+        let img = images.resolve("example.com/app:3").unwrap();
+        assert_eq!(img.id, id);
+        assert_eq!(img.config.cmd, Some(vec!["cat".into(), "/hello".into()]));
+        let layer_dir = images.layer_dir(&sha256(&layer));
+        assert_eq!(
+            std::fs::read_to_string(layer_dir.join("hello")).unwrap(),
+            "world"
+        );
+        assert_eq!(images.config_blob(&img), config);
+
+        // The legacy `docker save` layout: <id>.json, <dir>/layer.tar, RepoTags.
+        let legacy_manifest = serde_json::json!([{
+            "Config": format!("{}.json", &id[7..]), "RepoTags": ["old:1"], "Layers": ["abc/layer.tar"],
+        }])
+        .to_string()
+        .into_bytes();
+        let legacy = tar_with(&[
+            ("manifest.json", &legacy_manifest),
+            (&format!("{}.json", &id[7..]), &config),
+            ("abc/layer.tar", &layer),
+        ]);
+        let (dir, store, images) = setup();
+        let out = load_bytes(&images, &store, dir.path(), &legacy).unwrap();
+        assert_eq!(out, vec![progress::stream("Loaded image: old:1\n")]);
+        assert_eq!(images.resolve("old:1").unwrap().id, id);
+
+        // A layer whose content does not match the config: refused, nothing stored.
+        let bad_layer = tar_with(&[("hello", b"WORLD")]);
+        let bad = tar_with(&[
+            ("manifest.json", &legacy_manifest),
+            (&format!("{}.json", &id[7..]), &config),
+            ("abc/layer.tar", &bad_layer),
+        ]);
+        let (dir, store, images) = setup();
+        let e = load_bytes(&images, &store, dir.path(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&sha256(&layer)), "{e}");
+        assert!(images.list().is_empty());
+        assert!(!images.layer_dir(&sha256(&layer)).exists());
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let (layer, config, id) = image_parts();
+        let legacy_manifest = serde_json::json!([{
+            "Config": "c.json", "RepoTags": ["rt:1"], "Layers": ["l/layer.tar"],
+        }])
+        .to_string()
+        .into_bytes();
+        let archive = tar_with(&[
+            ("manifest.json", &legacy_manifest),
+            ("c.json", &config),
+            ("l/layer.tar", &layer),
+        ]);
+        let (dir, store, images) = setup();
+        load_bytes(&images, &store, dir.path(), &archive).unwrap();
+        let list = resolve_for_save(&images, &["rt:1".to_string()]).unwrap();
+        let mut saved = Vec::new();
+        save(&images, &list, &mut saved).unwrap();
+        let (dir2, store2, images2) = setup();
+        let out = load_bytes(&images2, &store2, dir2.path(), &saved).unwrap();
+        assert_eq!(out, vec![progress::stream("Loaded image: rt:1\n")]);
+        assert_eq!(images2.resolve("rt:1").unwrap().id, id);
+        drop(dir);
+    }
+}

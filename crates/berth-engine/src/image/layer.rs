@@ -225,7 +225,16 @@ pub fn unpack(tar: impl Read, dir: &Path) -> Result<(String, u64)> {
                 continue;
             };
             if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-                let parent = safe_dir(dir, rel.parent().unwrap_or(Path::new(""))).map_err(bad)?;
+                if hidden.is_empty() || hidden == "." || hidden == ".." {
+                    continue;
+                }
+                let Ok(parent) = safe_dir(dir, rel.parent().unwrap_or(Path::new(""))) else {
+                    tracing::warn!(
+                        "layer whiteout {} ignored: not below a directory",
+                        rel.display()
+                    );
+                    continue;
+                };
                 if name == OPAQUE_WHITEOUT {
                     lsetxattr(&parent, OPAQUE_XATTR, b"y").map_err(|e| {
                         EngineError::Internal(format!(
@@ -233,7 +242,7 @@ pub fn unpack(tar: impl Read, dir: &Path) -> Result<(String, u64)> {
                             parent.display()
                         ))
                     })?;
-                } else if !hidden.starts_with(WHITEOUT_PREFIX) && !hidden.is_empty() {
+                } else if !hidden.starts_with(WHITEOUT_PREFIX) {
                     let target = parent.join(hidden);
                     remove_any(&target);
                     nix::sys::stat::mknod(
@@ -250,12 +259,13 @@ pub fn unpack(tar: impl Read, dir: &Path) -> Result<(String, u64)> {
             }
             let target = dir.join(&rel);
             let is_dir = entry.header().entry_type() == tar::EntryType::Directory;
-            if !no_symlink_above(dir, &rel) {
-                continue; // tar-rs would refuse it too
-            }
-            if let Ok(m) = std::fs::symlink_metadata(&target) {
-                if !(m.is_dir() && is_dir) {
-                    remove_any(&target);
+            // Replace what this layer put there before (type changes, whiteouts). Below a
+            // symlink, leave it to tar-rs, which only unpacks inside `dir`.
+            if no_symlink_above(dir, &rel) {
+                if let Ok(m) = std::fs::symlink_metadata(&target) {
+                    if !(m.is_dir() && is_dir) {
+                        remove_any(&target);
+                    }
                 }
             }
             let caps = entry.pax_extensions().ok().flatten().and_then(|exts| {
@@ -411,6 +421,26 @@ mod tests {
     }
 
     #[test]
+    fn decompresses_gzip_and_zstd() {
+        let data = tar_of(&[("f", Some("content"))]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = ruzstd::encoding::compress_to_vec(
+            data.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        for blob in [data.clone(), gz, zst] {
+            let mut out = Vec::new();
+            decompress(blob.as_slice())
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
     fn pax_record_lengths() {
         assert_eq!(pax_record("a", b"b"), b"6 a=b\n");
         let r = pax_record("SCHILY.xattr.security.capability", &[0u8; 20]);
@@ -442,6 +472,43 @@ mod tests {
             "hi"
         );
         assert!(!tmp.path().parent().unwrap().join("evil").exists());
+    }
+
+    #[test]
+    fn hostile_whiteouts_stay_inside() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("layer");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(outer.path().join("victim"), "x").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        b.append_link(&mut h, "up", "..").unwrap();
+        for p in ["up/.wh.victim", ".wh...", ".wh.."] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(0);
+            b.append_data(&mut h, p, std::io::empty()).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        unpack(data.as_slice(), &dir).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(outer.path().join("victim")).unwrap(),
+            "x"
+        );
+        assert!(dir.is_dir());
     }
 
     #[test]

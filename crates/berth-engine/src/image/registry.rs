@@ -643,6 +643,164 @@ mod tests {
         assert!(Platform::parse("linux").is_err());
     }
 
+    /// A registry on loopback that wants a Bearer token, issued for Basic credentials u:p.
+    fn token_registry(blobs: Vec<(String, Vec<u8>, &'static str)>) -> u16 {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in l.incoming().take(64) {
+                let Ok(mut c) = conn else { break };
+                let mut buf = Vec::new();
+                let mut b = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&b[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let auth = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                    .map(|l| l[14..].trim().to_string())
+                    .unwrap_or_default();
+                let bearer = auth == "Bearer tok";
+                let (status, ctype, body, extra): (&str, &str, Vec<u8>, String) = if path
+                    .starts_with("/token")
+                {
+                    if auth == "Basic dTpw" {
+                        (
+                            "200 OK",
+                            "application/json",
+                            br#"{"token":"tok"}"#.to_vec(),
+                            String::new(),
+                        )
+                    } else {
+                        (
+                            "401 Unauthorized",
+                            "application/json",
+                            b"{}".to_vec(),
+                            String::new(),
+                        )
+                    }
+                } else if !bearer {
+                    let challenge = format!(
+                            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n"
+                        );
+                    let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+                    (
+                        "401 Unauthorized",
+                        "application/json",
+                        body.to_vec(),
+                        challenge,
+                    )
+                } else if path == "/v2/" {
+                    ("200 OK", "application/json", b"{}".to_vec(), String::new())
+                } else if let Some((_, data, mt)) = blobs.iter().find(|(p, _, _)| *p == path) {
+                    ("200 OK", *mt, data.clone(), String::new())
+                } else {
+                    let body =
+                        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+                    (
+                        "404 Not Found",
+                        "application/json",
+                        body.to_vec(),
+                        String::new(),
+                    )
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(&body);
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn bearer_token_pull_and_login() {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec();
+        let layer = b"layer bytes".to_vec();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(&layer), "size": layer.len()}],
+        })
+        .to_string()
+        .into_bytes();
+        let port = token_registry(vec![
+            (
+                "/v2/repo/manifests/1".into(),
+                manifest.clone(),
+                OCI_MANIFEST,
+            ),
+            (
+                format!("/v2/repo/blobs/{}", sha256(&config)),
+                config.clone(),
+                "application/octet-stream",
+            ),
+            (
+                format!("/v2/repo/blobs/{}", sha256(&layer)),
+                layer.clone(),
+                "application/octet-stream",
+            ),
+        ]);
+        let image = ImageRef::parse(&format!("127.0.0.1:{port}/repo:1")).unwrap();
+        let creds = AuthConfig {
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        };
+        let reg = Registry::new(&image, &[], &creds);
+        let r = reg
+            .resolve(&Platform::parse("linux/amd64").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.config, config);
+        assert_eq!(r.digest, sha256(&manifest));
+        let (_, mut stream) = reg.blob(&r.layers[0]).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, layer);
+        // Without credentials the token endpoint refuses: Docker's "pull access denied".
+        let anon = Registry::new(&image, &[], &AuthConfig::default());
+        let e = anon
+            .resolve(&Platform::host())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pull access denied for 127.0.0.1"), "{e}");
+        // A tag the registry does not know.
+        let missing = ImageRef::parse(&format!("127.0.0.1:{port}/repo:2")).unwrap();
+        let e = Registry::new(&missing, &[], &creds)
+            .resolve(&Platform::host())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("manifest for 127.0.0.1"), "{e}");
+        // `docker login`'s check: the token endpoint with the credentials.
+        let server = format!("127.0.0.1:{port}");
+        check_login(&server, &[], &creds).await.unwrap();
+        let wrong = AuthConfig {
+            username: "u".into(),
+            password: "nope".into(),
+            ..Default::default()
+        };
+        let e = check_login(&server, &[], &wrong)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("incorrect username or password"), "{e}");
+    }
+
     #[test]
     fn challenges_and_hosts() {
         let p = challenge_params(

@@ -32,6 +32,8 @@ pub trait Dataplane: Send + Sync {
         addrs: &[IpNet],
     ) -> Result<(), String>;
     async fn remove_link(&self, name: &str) -> Result<(), String>;
+    /// Puts an existing host-side veth back on its bridge.
+    async fn enslave(&self, host_if: &str, bridge: &str) -> Result<(), String>;
     async fn attach(&self, a: &Attachment) -> Result<(), String>;
     /// Prefixes routed in berthd's namespace (subnets must not overlap them).
     async fn host_routes(&self) -> Result<Vec<IpNet>, String>;
@@ -89,17 +91,23 @@ impl Dataplane for KernelDataplane {
             .ensure_bridge(name, mtu)
             .await
             .map_err(|e| e.to_string())?;
-        for a in addrs {
-            self.host
-                .add_address(name, *a)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it when
+        // a container leaves, cutting its neighbours off from the gateway until ARP expires.
+        self.host
+            .configure_interface(name, Some(bridge_mac(name)), mtu, addrs, None, None)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn remove_link(&self, name: &str) -> Result<(), String> {
         self.host.delete_link(name).await.map_err(|e| e.to_string())
+    }
+
+    async fn enslave(&self, host_if: &str, bridge: &str) -> Result<(), String> {
+        self.host
+            .set_master(host_if, bridge)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn attach(&self, a: &Attachment) -> Result<(), String> {
@@ -184,6 +192,13 @@ impl Dataplane for KernelDataplane {
     }
 }
 
+/// A stable, locally administered MAC for a bridge, derived from its name.
+pub fn bridge_mac(name: &str) -> [u8; 6] {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(name.as_bytes());
+    [0x02, 0x42, h[0], h[1], h[2], h[3]]
+}
+
 #[cfg(test)]
 pub mod fake {
     //! A dataplane that records calls and fails on demand.
@@ -229,6 +244,9 @@ pub mod fake {
         }
         async fn remove_link(&self, name: &str) -> Result<(), String> {
             self.call(format!("remove {name}"))
+        }
+        async fn enslave(&self, host_if: &str, bridge: &str) -> Result<(), String> {
+            self.call(format!("enslave {host_if} {bridge}"))
         }
         async fn attach(&self, a: &Attachment) -> Result<(), String> {
             self.call(format!("attach {} {} {:?}", a.host_if, a.bridge, a.addrs))

@@ -111,13 +111,22 @@ impl Engine {
             if let Err(e) = self.bring_up(n, false).await {
                 tracing::warn!("recreating bridge {}: {e}", n.bridge);
             }
-            // Its veths were detached: wire every endpoint again.
-            rewire.extend(
-                self.networks
-                    .endpoints()
-                    .into_iter()
-                    .filter(|e| e.network_id == n.id),
-            );
+            // Its veths were left detached: put them back (a veth that is gone is rewired).
+            for ep in self
+                .networks
+                .endpoints()
+                .into_iter()
+                .filter(|e| e.network_id == n.id)
+            {
+                if self
+                    .dataplane
+                    .enslave(&ep.host_if, &n.bridge)
+                    .await
+                    .is_err()
+                {
+                    rewire.push(ep);
+                }
+            }
         }
         rewire.extend(
             self.networks

@@ -82,5 +82,8 @@ impl Engine {
             return;
         }
         let _ = self.update(id, |rec| rec.published.clear());
+        for p in c.published.iter().filter(|p| p.proto == "udp") {
+            berth_kernel::nft::forget_udp_flows(p.host_port);
+        }
     }
 }

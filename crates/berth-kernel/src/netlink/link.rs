@@ -101,6 +101,29 @@ impl Netlink {
         Ok(index)
     }
 
+    /// Enslaves `name` to bridge `master` and brings it up (a port a deleted bridge left behind).
+    pub async fn set_master(&self, name: &str, master: &str) -> Result<()> {
+        let op = format!("attach {name} to bridge {master}");
+        let index = self
+            .link_index(master)
+            .await?
+            .ok_or_else(|| KernelError::Netlink {
+                op: op.clone(),
+                message: format!("bridge {master} does not exist"),
+            })?;
+        let msg = LinkUnspec::new_with_name(name)
+            .controller(index)
+            .up()
+            .build();
+        self.ack(Req {
+            msg: RouteNetlinkMessage::SetLink(msg),
+            flags: 0,
+            ok_errnos: &[],
+            op,
+        })
+        .await
+    }
+
     /// Deletes a link by name; a missing link is not an error.
     pub async fn delete_link(&self, name: &str) -> Result<()> {
         let op = format!("delete link {name}");

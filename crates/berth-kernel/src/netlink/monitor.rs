@@ -30,6 +30,11 @@ pub fn link_deletions() -> Result<mpsc::UnboundedReceiver<String>> {
         let _keep = _handle;
         while let Some((msg, _)) = events.next().await {
             if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) = msg.payload {
+                // A port leaving a bridge is announced as a DELLINK of the AF_BRIDGE family; the
+                // link itself still exists.
+                if link.header.interface_family == rtnetlink::packet_route::AddressFamily::Bridge {
+                    continue;
+                }
                 let name = link.attributes.iter().find_map(|a| match a {
                     LinkAttribute::IfName(n) => Some(n.clone()),
                     _ => None,
