@@ -47,6 +47,26 @@ fn vxlan_name(n: &NetworkRec) -> String {
     format!("vx-{}", &n.id[..12])
 }
 
+/// How other hosts see one of this host's endpoints.
+fn overlay_endpoint(
+    cl: &berth_cluster::Cluster,
+    c: &crate::container::Container,
+    net: &NetworkRec,
+    ep: &EndpointRec,
+) -> OverlayEndpoint {
+    OverlayEndpoint {
+        network_id: net.id.clone(),
+        endpoint_id: ep.endpoint_id.clone(),
+        container_id: c.id.clone(),
+        name: c.name.clone(),
+        aliases: ep.aliases.clone(),
+        host_id: cl.host_id().to_string(),
+        host_ip: cl.advertise(),
+        mac: ep.mac.clone(),
+        addrs: ep.addrs.clone(),
+    }
+}
+
 fn cerr(e: berth_cluster::ClusterError) -> EngineError {
     EngineError::Internal(e.to_string())
 }
@@ -376,17 +396,7 @@ impl Engine {
                 return Ok(false);
             }
         }
-        let oe = OverlayEndpoint {
-            network_id: net.id.clone(),
-            endpoint_id: ep.endpoint_id.clone(),
-            container_id: c.id.clone(),
-            name: c.name.clone(),
-            aliases: ep.aliases.clone(),
-            host_id: cl.host_id().to_string(),
-            host_ip: cl.advertise(),
-            mac: ep.mac.clone(),
-            addrs: ep.addrs.clone(),
-        };
+        let oe = overlay_endpoint(&cl, c, net, ep);
         let json = serde_json::to_vec(&oe).map_err(|e| EngineError::Internal(e.to_string()))?;
         cl.put_owned(
             &key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id)),
@@ -410,17 +420,7 @@ impl Engine {
                 .await
                 .map_err(cerr)?;
         }
-        let oe = OverlayEndpoint {
-            network_id: net.id.clone(),
-            endpoint_id: ep.endpoint_id.clone(),
-            container_id: c.id.clone(),
-            name: c.name.clone(),
-            aliases: ep.aliases.clone(),
-            host_id: cl.host_id().to_string(),
-            host_ip: cl.advertise(),
-            mac: ep.mac.clone(),
-            addrs: ep.addrs.clone(),
-        };
+        let oe = overlay_endpoint(&cl, c, net, ep);
         let json = serde_json::to_vec(&oe).map_err(|e| EngineError::Internal(e.to_string()))?;
         cl.put_owned(
             &key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id)),
