@@ -14,7 +14,7 @@
 #
 # Environment: CARGO_TARGET_DIR (where berth is built, default target/), BENCH_DOCKER_MAX
 # (cap on the number of Docker containers, default 1000 full / 25 quick; Docker also stops
-# growing below 4 GiB MemAvailable or after 15 min), BENCH_SKIP_INSTALL=1, BENCH_SKIP_BUILD=1,
+# growing below 4 GiB MemAvailable or 14 min into the scenarios), BENCH_SKIP_INSTALL=1, BENCH_SKIP_BUILD=1,
 # BENCH_KEEP=1 (keep the work directory, for debugging), BENCH_BERTH_REV (how the report names
 # the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere).
 set -euo pipefail

@@ -134,6 +134,7 @@ impl Engine {
                 .into_iter()
                 .filter(|e| deleted.contains(&e.host_if)),
         );
+        rewire.sort_by_key(|e| e.key());
         rewire.dedup_by(|a, b| a.key() == b.key());
         for ep in rewire {
             let (Ok(net), Ok(c)) = (

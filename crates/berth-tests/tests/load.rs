@@ -1,0 +1,339 @@
+//! A quick load test: concurrent clients churn containers on a user-defined network —
+//! `run -d` a web server with a random published port (`-p 0:80`) and a client container,
+//! `exec CLIENT ping -c1 -W1 SERVER` (by name: the embedded DNS), fetch the published port from
+//! the outside namespace, `rm -f` both — then everything must be back where it started: no
+//! error in any client, no container left, the host namespace's veths, the pinned namespaces
+//! and berth's nftables set/map elements back to the baseline, berthd's open descriptors and
+//! memory within bounds.
+//!
+//! - `BERTH_LOAD_SECS` (default 15): how long the clients loop. By hand: 300.
+//! - `BERTH_LOAD_CLIENTS` (default 4): how many clients. By hand: 8.
+//!
+//! Figures (cycles, operations per second, RSS and descriptors at the start, peak and end) are
+//! printed; run with `--nocapture` to see them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use berth_tests::{
+    berth_timeout, require_setup, wait_until, Daemon, Output, TestEnv, BUSYBOX_IMAGE as BB,
+};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What must come back to where it started.
+#[derive(Debug, Clone, PartialEq)]
+struct Counts {
+    veths: usize,
+    netns: usize,
+    /// (family table set) → number of elements, for berth's tables.
+    nft: BTreeMap<String, usize>,
+}
+
+/// What may grow a little.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    fds: usize,
+    rss_kb: u64,
+}
+
+fn counts(env: &TestEnv) -> Counts {
+    let links = env.topo.in_host(&["ip", "-o", "link"]).stdout;
+    let veths = links.lines().filter(|l| l.contains(": veth")).count();
+    let netns = std::fs::read_dir(env.daemon.exec_root().join("netns"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    let o = env.topo.in_host(&["nft", "-j", "list", "ruleset"]);
+    assert!(o.success(), "{o}");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("nft -j output");
+    let mut nft = BTreeMap::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        for kind in ["set", "map"] {
+            let s = &item[kind];
+            if s.is_object() && s["table"] == "berth" {
+                let key = format!(
+                    "{} berth {}",
+                    s["family"].as_str().unwrap_or("?"),
+                    s["name"].as_str().unwrap_or("?")
+                );
+                nft.insert(key, s["elem"].as_array().map(|a| a.len()).unwrap_or(0));
+            }
+        }
+    }
+    Counts { veths, netns, nft }
+}
+
+fn usage(pid: u32) -> Usage {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Usage { fds, rss_kb }
+}
+
+/// One client's loop. Returns (cycles, CLI operations, errors).
+fn client(env: &TestEnv, i: u64, deadline: Instant) -> (u64, u64, Vec<String>) {
+    let d: &Daemon = &env.daemon;
+    let bb = berth_tests::image::busybox_binary()
+        .to_string_lossy()
+        .into_owned();
+    let mut cycles = 0u64;
+    let ops = std::cell::Cell::new(0u64);
+    let mut errors = Vec::new();
+    let mut n = 0;
+    while Instant::now() < deadline && errors.len() < 5 {
+        n += 1;
+        let (srv, cli) = (format!("ld{i}s{n}"), format!("ld{i}c{n}"));
+        let step = |what: &str, args: &[&str]| -> Result<Output, String> {
+            ops.set(ops.get() + 1);
+            let o = berth_timeout(d, args, Duration::from_secs(60));
+            if o.success() {
+                Ok(o)
+            } else {
+                Err(format!("client {i}, cycle {n}, {what}:\n{o}"))
+            }
+        };
+        let cycle = || -> Result<(), String> {
+            step(
+                "run the server",
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &srv,
+                    "--hostname",
+                    &srv,
+                    "--network",
+                    "loadnet",
+                    "-p",
+                    "0:80",
+                    BB,
+                    "httpd",
+                    "-f",
+                    "-p",
+                    "80",
+                    "-h",
+                    "/etc",
+                ],
+            )?;
+            step(
+                "run the client",
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &cli,
+                    "--network",
+                    "loadnet",
+                    BB,
+                    "sleep",
+                    "600",
+                ],
+            )?;
+            step(
+                "ping the server by name",
+                &["exec", &cli, "ping", "-c1", "-W1", &srv],
+            )?;
+            let port = step("port", &["port", &srv, "80/tcp"])?;
+            // "0.0.0.0:NNNNN" (and maybe "[::]:NNNNN")
+            let host_port = port
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("0.0.0.0:"))
+                .map(str::trim)
+                .unwrap_or("")
+                .to_string();
+            let url = format!("http://{}:{host_port}/hostname", env.topo.host_ip());
+            let mut last = None;
+            // The server may still be starting.
+            let fetched = wait_until(Duration::from_secs(3), || {
+                let o = env
+                    .topo
+                    .in_outside(&["timeout", "2", &bb, "wget", "-q", "-O", "-", &url]);
+                let good = o.success() && o.out() == srv;
+                last = Some(o);
+                good
+            });
+            if !fetched {
+                return Err(format!(
+                    "client {i}, cycle {n}: outside → published port {url} (`port`: {:?}):\n{:?}",
+                    port.stdout, last
+                ));
+            }
+            Ok(())
+        };
+        let r = cycle();
+        // Always clean up, also after a failed step.
+        let rm = step("rm -f", &["rm", "-f", &srv, &cli]);
+        match (r, rm) {
+            (Ok(()), Ok(_)) => cycles += 1,
+            (r, rm) => errors.extend(r.err().into_iter().chain(rm.err())),
+        }
+    }
+    let ops = ops.get();
+    (cycles, ops, errors)
+}
+
+#[test]
+fn churn_under_concurrent_clients_leaks_nothing() {
+    let env = require_setup!("load");
+    let d = &env.daemon;
+    let secs = env_u64("BERTH_LOAD_SECS", 15);
+    let nclients = env_u64("BERTH_LOAD_CLIENTS", 4);
+    let pid = d.pid().expect("berthd runs");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "berthd", "pid {pid} is not berthd");
+
+    d.ok(&["network", "create", "--subnet", "10.80.0.0/16", "loadnet"]);
+    // One warm-up cycle, so that what is set up once (DNS, runtimes, caches) is in the baseline.
+    let warm = client(&env, 0, Instant::now() + Duration::from_millis(1));
+    assert!(
+        warm.2.is_empty(),
+        "warm-up cycle failed:\n{}",
+        warm.2.join("\n")
+    );
+    let base = counts(&env);
+    let u0 = usage(pid);
+    assert_eq!(base.veths, 0, "{base:?}");
+
+    // A sampler for the peaks.
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(Mutex::new(u0));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let u = usage(pid);
+                let mut p = peak.lock().unwrap();
+                p.fds = p.fds.max(u.fds);
+                p.rss_kb = p.rss_kb.max(u.rss_kb);
+                drop(p);
+                thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(secs);
+    let results: Vec<(u64, u64, Vec<String>)> = thread::scope(|s| {
+        let hs: Vec<_> = (1..=nclients)
+            .map(|i| {
+                let env = &env;
+                s.spawn(move || client(env, i, deadline))
+            })
+            .collect();
+        hs.into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                h.join()
+                    .unwrap_or_else(|_| (0, 0, vec![format!("client {} panicked", i + 1)]))
+            })
+            .collect()
+    });
+    let elapsed = t0.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let cycles: u64 = results.iter().map(|r| r.0).sum();
+    let ops: u64 = results.iter().map(|r| r.1).sum();
+    let errors: Vec<String> = results.into_iter().flat_map(|r| r.2).collect();
+
+    // Give asynchronous teardown (exit watchers) a moment, then compare.
+    let mut now = counts(&env);
+    wait_until(Duration::from_secs(5), || {
+        now = counts(&env);
+        now == base
+    });
+    let left = d.ok(&["ps", "-a", "-q"]);
+    let u1 = usage(pid);
+    let p = *peak.lock().unwrap();
+    println!(
+        "load: {nclients} clients for {:.1} s: {cycles} cycles ({:.2}/s), {ops} CLI operations ({:.1}/s), {} errors",
+        elapsed.as_secs_f64(),
+        cycles as f64 / elapsed.as_secs_f64(),
+        ops as f64 / elapsed.as_secs_f64(),
+        errors.len()
+    );
+    println!(
+        "load: berthd RSS {} kB at the start, {} kB peak, {} kB at the end; open fds {} / {} / {}",
+        u0.rss_kb, p.rss_kb, u1.rss_kb, u0.fds, p.fds, u1.fds
+    );
+
+    assert!(
+        errors.is_empty(),
+        "{} client error(s):\n{}",
+        errors.len(),
+        errors.join("\n\n")
+    );
+    assert!(cycles >= nclients, "hardly any cycle completed ({cycles})");
+    assert!(left.is_empty(), "containers left after the load: {left}");
+    assert_eq!(
+        now.veths, base.veths,
+        "veths in the host namespace: {} at the end, {} at the start",
+        now.veths, base.veths
+    );
+    assert_eq!(
+        now.netns, base.netns,
+        "pinned namespaces: {} at the end, {} at the start",
+        now.netns, base.netns
+    );
+    assert_eq!(
+        now.nft, base.nft,
+        "berth's nftables set/map elements differ from the baseline"
+    );
+    assert!(
+        u1.fds <= u0.fds + 10,
+        "berthd holds {} fds after the load, {} before: a descriptor leak?\n{}",
+        u1.fds,
+        u0.fds,
+        fd_summary(pid)
+    );
+    assert!(
+        u1.rss_kb <= 2 * u0.rss_kb + 20 * 1024,
+        "berthd's RSS grew from {} kB to {} kB",
+        u0.rss_kb,
+        u1.rss_kb
+    );
+    assert!(
+        !d.log().contains("panicked"),
+        "berthd panicked:\n{}",
+        d.log_tail(60)
+    );
+}
+
+/// What berthd's descriptors point at, grouped (for a leak report).
+fn fd_summary(pid: u32) -> String {
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let t = std::fs::read_link(e.path())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let k = match t.split_once(':') {
+            Some((k, _)) if !t.starts_with('/') => k.to_string(),
+            _ => t,
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    kinds
+        .into_iter()
+        .map(|(k, n)| format!("{n:5} {k}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
