@@ -1249,7 +1249,9 @@ fn stop_start_and_rm_follow_the_forwarding() {
     assert_eq!(port_lines(d, "web", None), vec!["80/tcp -> 0.0.0.0:8082"]);
 
     // The container exiting by itself removes it too.
-    d.ok(&["exec", "web", "sh", "-c", "kill $(pidof httpd)"]);
+    // httpd is the container's pid 1: when it dies the kernel kills the exec'd shell too, so
+    // the exec may end with 137 as well as 0 (regression: flaky exit status in CI).
+    let _ = d.berth(&["exec", "web", "sh", "-c", "kill $(pidof httpd)"]);
     wait_for_status(d, "web", "exited", Duration::from_secs(10));
     let o = outside_get(topo, &url);
     assert_refused(d, "outside → 8082 after the container exited", &o);
