@@ -327,6 +327,11 @@ impl Engine {
         let mut errors = Vec::new();
         for ep in eps {
             self.overlay_withdraw(ep).await;
+            // Our own deletion: the link guard must not "repair" it.
+            self.own_deletions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ep.host_if.clone());
             if let Err(e) = self.dataplane.remove_link(&ep.host_if).await {
                 errors.push(format!("remove {}: {e}", ep.host_if));
             }
