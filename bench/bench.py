@@ -104,6 +104,12 @@ def p99(xs):
     return pct(xs, 99)
 
 
+def cell(xs, n_expected):
+    """p50 / p99, with n when failures left fewer samples than expected."""
+    s = f"{fms(p50(xs))} / {fms(p99(xs))}"
+    return s + (f" (n={len(xs)})" if xs and len(xs) < n_expected else "")
+
+
 def fms(v):
     if v is None:
         return "—"
@@ -950,11 +956,11 @@ def write_report(started, finished):
                 bc, ba = r[f"berth {op}"], r[f"berth-api {op}"]
                 nvv, dc, da = r[f"netavark {nvop}"], r[f"docker {op}"], r[f"docker-api {op}"]
                 at = f" (at {r['docker_n']})" if r.get("docker_n") and r["docker_n"] != L else ""
-                w(f"| {L} | {'attach' if op == 'connect' else 'detach'} | {fms(p50(bc))} / {fms(p99(bc))} | "
-                  f"{fms(p50(ba))} / {fms(p99(ba))} | {fms(p50(nvv))} / {fms(p99(nvv))} | "
-                  f"{fms(p50(dc))} / {fms(p99(dc))}{at} | {fms(p50(da))} / {fms(p99(da))}{at} | "
+                w(f"| {L} | {'attach' if op == 'connect' else 'detach'} | {cell(bc, ATTACH_M)} | "
+                  f"{cell(ba, ATTACH_M)} | {cell(nvv, ATTACH_M)} | "
+                  f"{cell(dc, ATTACH_M)}{at} | {cell(da, ATTACH_M)}{at} | "
                   f"{fx(p50(nvv), p50(ba))} | {fx(p50(dc), p50(bc))} | {fx(p50(da), p50(ba))} |")
-        w(f"\n(n = {ATTACH_M} cycles per cell.)\n")
+        w(f"\n(n = {ATTACH_M} cycles per cell, unless failures left fewer: see the errors at the end.)\n")
         series = {}
         for name, key in (("berth API", "berth"), ("netavark setup", "netavark"), ("Docker API", "docker")):
             pts = a["growth"].get(key, [])
@@ -1117,14 +1123,22 @@ def write_report(started, finished):
                 lines.append(re.sub(r"\x1b\[[0-9;]*m", "", line.rstrip()))
     except OSError:
         pass
-    w(f"berthd log: {len(lines)} ERROR/WARN line(s)" + (":\n" if lines else ".\n"))
+    w(f"berthd log: {len(lines)} ERROR/WARN line(s)" + (", by kind (ids, names, numbers and paths folded):\n" if lines else ".\n"))
     if lines:
-        w("```")
-        for line in lines[:15]:
-            w(line[:300])
-        if len(lines) > 15:
-            w(f"... ({len(lines) - 15} more)")
-        w("```\n")
+        kinds = {}
+        for line in lines:
+            msg = re.sub(r"^\S+\s+", "", line)                       # the timestamp
+            key = re.sub(r"/\S+", "PATH", msg)
+            key = re.sub(r"\b[0-9a-f]{12,64}\b", "ID", key)
+            key = re.sub(r"\b(veth|br-)[0-9a-f]+\b", r"\1X", key)
+            key = re.sub(r"\b(rda?|c)\d+\b|\bprobe\b|\bip[sc]\b", "NAME", key)
+            key = re.sub(r"\d+", "N", key)[:200]
+            k = kinds.setdefault(key, [0, line])
+            k[0] += 1
+        w("| count | first occurrence |\n|---|---|")
+        for key, (n, first) in sorted(kinds.items(), key=lambda kv: -kv[1][0])[:12]:
+            w(f"| {n} | `{first[:400].replace('`', chr(39)).replace('|', '/')}` |")
+        w("")
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     # every sample of this run, for whoever wants to recompute a figure

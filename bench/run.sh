@@ -60,6 +60,16 @@ DOCKER_CLI=$(command -v docker)
 
 # ---- berth -----------------------------------------------------------------------------
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# name the build now: the tree may move on while the scenarios run
+if [ -z "${BENCH_BERTH_REV:-}" ]; then
+  BENCH_BERTH_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.lock 2>/dev/null)" ]; then
+    BENCH_BERTH_REV="$BENCH_BERTH_REV + uncommitted changes"
+  fi
+  if [ "${BENCH_SKIP_BUILD:-0}" = 1 ]; then BENCH_BERTH_REV="prebuilt binaries (tree at $BENCH_BERTH_REV)"
+  else BENCH_BERTH_REV="$BENCH_BERTH_REV, built $(date -u +%H:%M) UTC"; fi
+  export BENCH_BERTH_REV
+fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   echo "== building berth (release, into $TARGET)"
   CARGO_TARGET_DIR=$TARGET cargo build --release -q -p berthd -p berth-cli
