@@ -43,10 +43,9 @@ impl Engine {
         }
     }
 
+    /// Every container record, in no particular order (callers on hot paths need no sort).
     pub fn containers(&self) -> Vec<Container> {
-        let mut v: Vec<Container> = self.lock().values().map(|e| e.rec.clone()).collect();
-        v.sort_by(|a, b| b.created.cmp(&a.created));
-        v
+        self.lock().values().map(|e| e.rec.clone()).collect()
     }
 
     fn op_lock(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>> {

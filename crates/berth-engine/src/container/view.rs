@@ -51,8 +51,10 @@ impl Engine {
     }
 
     pub fn list_containers(&self, all: bool) -> Vec<ContainerSummary> {
-        self.containers()
-            .into_iter()
+        let mut list = self.containers();
+        // Newest first, as Docker lists them.
+        list.sort_by(|a, b| b.created.cmp(&a.created));
+        list.into_iter()
             .filter(|c| all || c.is_running())
             .map(|c| {
                 let argv = c.argv();
