@@ -100,7 +100,7 @@ impl Engine {
             rec.endpoints.remove(&name);
         })?;
         self.refresh_hosts(&c.id);
-        self.dns_refresh();
+        self.dns_update(&c.id);
         Ok(())
     }
 }

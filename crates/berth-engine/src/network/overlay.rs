@@ -322,6 +322,7 @@ impl Engine {
             .collect();
         for ep in remote {
             self.program_remote(&ep, true).await;
+            self.dns_remote(&ep, true);
         }
         Ok(())
     }
@@ -527,7 +528,7 @@ impl Engine {
                     e.remote_eps().remove(&ep.endpoint_id);
                 }
                 e.program_remote(&ep, add).await;
-                e.dns_refresh();
+                e.dns_remote(&ep, add);
             }
         });
     }
