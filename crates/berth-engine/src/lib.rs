@@ -12,6 +12,7 @@ pub mod ids;
 pub mod image;
 pub mod network;
 pub mod store;
+pub mod timing;
 
 pub use action::{Action, Reply};
 pub use error::{EngineError, Result};

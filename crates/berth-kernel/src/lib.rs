@@ -9,6 +9,7 @@ pub mod netns;
 pub mod nft;
 pub mod proc;
 pub mod sockets;
+pub mod sysctl;
 
 /// Errors from kernel operations, each naming what was being done.
 #[derive(Debug, thiserror::Error)]

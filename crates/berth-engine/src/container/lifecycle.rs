@@ -89,11 +89,13 @@ impl Engine {
         let _ = std::fs::remove_file(dir.join("exit.json"));
         let netns = self.cfg.exec_root.join("netns").join(&c.id);
         let (net, own_ns) = self.sandbox_for(&c)?;
+        let mut phases = crate::timing::Phases::new("start");
         if own_ns {
             let p = netns.clone();
             tokio::task::spawn_blocking(move || berth_kernel::netns::create(&p))
                 .await
                 .map_err(|e| EngineError::Internal(e.to_string()))??;
+            phases.mark("netns");
             crate::crash::point("start");
             let attached = match self.attach_all(&c, &netns).await {
                 Ok(eps) => {
@@ -107,10 +109,12 @@ impl Engine {
                 let _ = berth_kernel::netns::remove(&netns);
                 return Err(e);
             }
+            phases.mark("network");
         }
         let started = match self.launch(&c, &image, net.clone(), &dir).await {
             Ok(s) => {
                 crate::crash::point("start");
+                phases.mark("launch");
                 s
             }
             Err(e) => {
@@ -143,6 +147,7 @@ impl Engine {
             rec.state.finished_at.clear();
             rec.sandbox_key = sandbox;
         })?;
+        phases.mark("record");
         if let Ok(now) = self.find(&c.id) {
             self.dns_serve(&now).await;
         }
@@ -152,6 +157,8 @@ impl Engine {
             started.shim_pid,
             started.shim_start,
         );
+        phases.mark("dns");
+        phases.done(&c.id);
         Ok(true)
     }
 
@@ -189,7 +196,9 @@ impl Engine {
         net: NetMode,
         dir: &std::path::Path,
     ) -> Result<berth_runtime::Started> {
+        let mut phases = crate::timing::Phases::new("launch");
         self.write_files(c)?;
+        phases.mark("files");
         let rootfs = if image.is_host() {
             RootFs::Host
         } else {
@@ -235,8 +244,12 @@ impl Engine {
         };
         let exe = self.cfg.runtime_exe.clone();
         let bundle = self.cfg.exec_root.join("containers").join(&c.id);
-        tokio::task::spawn_blocking(move || berth_runtime::start(&exe, &bundle, &spec))
-            .await
+        phases.mark("spec");
+        let started =
+            tokio::task::spawn_blocking(move || berth_runtime::start(&exe, &bundle, &spec)).await;
+        phases.mark("runtime");
+        phases.done(&c.id);
+        started
             .map_err(|e| EngineError::Internal(e.to_string()))?
             .map_err(|e| match e {
                 berth_runtime::RuntimeError::Start(m) => {

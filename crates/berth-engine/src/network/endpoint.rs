@@ -248,7 +248,9 @@ impl Engine {
                 });
             }
         }
-        inner.endpoints.retain(|e| e.key() != ep.key());
+        inner
+            .endpoints
+            .retain(|e| !(e.network_id == ep.network_id && e.container_id == ep.container_id));
         self.store
             .delete(Kind::Endpoints, &ep.key())
             .map_err(Into::into)

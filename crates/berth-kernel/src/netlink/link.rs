@@ -171,10 +171,10 @@ impl Netlink {
         if let Some(mtu) = mtu {
             peer = peer.mtu(mtu);
         }
+        // Created down: IPv6 is turned off on the bridge port before it comes up (below).
         let mut host = LinkVeth::new(host_if, peer_name)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-            .controller(master_index)
-            .up();
+            .controller(master_index);
         if let Some(mtu) = mtu {
             host = host.mtu(mtu);
         }
@@ -193,10 +193,19 @@ impl Netlink {
             let _ = self.delete_link(host_if).await;
         }
         res?;
+        // A bridge port needs no IPv6 of its own. Left on, every port adds link-local and
+        // multicast routes to the host's IPv6 table, and the kernel walks that whole table
+        // whenever any interface goes down: the 1000th container's attach and detach cost
+        // many times the 10th's.
+        if let Err(e) = super::super::sysctl::disable_ipv6(host_if) {
+            let _ = self.delete_link(host_if).await;
+            return Err(e);
+        }
         // Hairpin mode: a container reaching its own published port through the host's
         // address gets the (DNAT'd) frame back on the port it came from when br_netfilter
         // handles the bridge.
         let hairpin = LinkUnspec::new_with_name(host_if)
+            .up()
             .set_port_kind(rtnetlink::packet_route::link::InfoPortKind::Bridge)
             .set_port_data(rtnetlink::packet_route::link::InfoPortData::BridgePort(
                 vec![rtnetlink::packet_route::link::InfoBridgePort::HairpinMode(
@@ -209,7 +218,7 @@ impl Netlink {
                 msg: RouteNetlinkMessage::NewLink(hairpin.build()),
                 flags: 0,
                 ok_errnos: &[],
-                op: format!("set hairpin mode on {host_if}"),
+                op: format!("set hairpin mode on {host_if} and bring it up"),
             })
             .await;
         if set.is_err() {
