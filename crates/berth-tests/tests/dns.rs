@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_tests::{is_hex_id, require_setup, wait_until, Daemon, Topology, BUSYBOX_IMAGE as BB};
+use berth_tests::{
+    import_busybox, is_hex_id, privileged, require_setup, wait_until, Daemon, TestEnv, Topology,
+    BUSYBOX_IMAGE as BB,
+};
 use serde_json::Value;
 
 // ---------------------------------------------------------------- helpers
@@ -978,4 +981,93 @@ fn rename_of_a_link_target_keeps_the_link() {
     );
     let e = d.ok(&["exec", "app", "env"]);
     assert!(e.lines().any(|l| l == "DB_NAME=/app/db"), "{e}");
+}
+
+/// `berthd --icc=false`: containers on the default bridge cannot talk to each other, except a
+/// legacy `--link` pair, from the linker to the target's exposed ports (Docker's rules); the
+/// exception goes when the linker stops and comes back when it starts.
+#[test]
+fn links_pass_disabled_icc_on_the_default_bridge() {
+    if !privileged("dns-icc") {
+        return;
+    }
+    let topo = Topology::new("dns-icc");
+    let daemon = Daemon::start_with_args(&topo, &["--icc=false"]);
+    import_busybox(&daemon, BB);
+    let mut env = TestEnv { daemon, topo };
+    let d = &env.daemon;
+    let bridge = d.ok(&["network", "inspect", "bridge"]);
+    assert!(
+        bridge.contains("\"com.docker.network.bridge.enable_icc\": \"false\""),
+        "{bridge}"
+    );
+    run_on(
+        d,
+        "target",
+        "bridge",
+        &["--hostname", "target", "--expose", "80"],
+        HTTPD,
+    );
+    run_on(d, "linker", "bridge", &["--link", "target:alias"], SLEEP);
+    run_on(d, "loner", "bridge", &[], SLEEP);
+    let tip = ip4(d, "target", "bridge");
+    let o = fetch(d, "linker", "alias");
+    assert!(
+        o.success() && o.out() == "target",
+        "the link must pass ICC=false:\n{o}"
+    );
+    let o = fetch(d, "loner", &tip);
+    assert!(!o.success(), "ICC is off: loner reached target:\n{o}");
+    // Only the exposed ports: no ping through the link.
+    let o = d.berth(&["exec", "linker", "ping", "-c1", "-W1", &tip]);
+    assert!(!o.success(), "ping passed through a link:\n{o}");
+    // The reverse direction is not opened (target → linker on the same port).
+    let lip = ip4(d, "linker", "bridge");
+    let o = d.berth(&["exec", "target", "ping", "-c1", "-W1", &lip]);
+    assert!(!o.success(), "{o}");
+
+    assert!(links4(&env.topo).contains(&tip), "{}", links4(&env.topo));
+    d.ok(&["stop", "-t", "0", "linker"]);
+    assert!(
+        !links4(&env.topo).contains(&tip),
+        "exception left after stop:\n{}",
+        links4(&env.topo)
+    );
+    d.ok(&["start", "linker"]);
+    let o = fetch(d, "linker", "alias");
+    assert!(o.success() && o.out() == "target", "after restart:\n{o}");
+    // It survives a berthd restart (the rules are rebuilt from the records).
+    env.daemon.restart();
+    let d = &env.daemon;
+    let o = fetch(d, "linker", "alias");
+    assert!(
+        o.success() && o.out() == "target",
+        "after berthd restart:\n{o}"
+    );
+    let o = fetch(d, "loner", &tip);
+    assert!(!o.success(), "after berthd restart, ICC is still off:\n{o}");
+    d.ok(&["rm", "-f", "linker"]);
+    assert!(
+        !links4(&env.topo).contains(&tip),
+        "exception left after rm -f:\n{}",
+        links4(&env.topo)
+    );
+}
+
+fn fetch(d: &Daemon, from: &str, host: &str) -> berth_tests::Output {
+    d.berth(&[
+        "exec",
+        from,
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        &format!("http://{host}/hostname"),
+    ])
+}
+
+/// The elements of berth's legacy-link exception set.
+fn links4(topo: &Topology) -> String {
+    topo.in_host(&["nft", "list", "set", "bridge", "berth", "links4"])
+        .stdout
 }

@@ -165,11 +165,14 @@ impl Engine {
             let attached = match self.attach_all(&c, &netns).await {
                 Ok(eps) => {
                     crate::crash::point("start");
-                    self.publish(&c, &eps).map(|_| crate::crash::point("start"))
+                    self.publish(&c, &eps)
+                        .and_then(|_| self.links_allow(&c))
+                        .map(|_| crate::crash::point("start"))
                 }
                 Err(e) => Err(e),
             };
             if let Err(e) = attached {
+                self.unpublish(&c.id);
                 self.detach_container(&c.id).await;
                 let _ = berth_kernel::netns::remove(&netns);
                 return Err(e);
@@ -183,6 +186,7 @@ impl Engine {
             Err(e) => {
                 if own_ns {
                     self.unpublish(&c.id);
+                    self.links_revoke(&c.id);
                     self.detach_container(&c.id).await;
                     let _ = berth_kernel::netns::remove(&netns);
                 }
@@ -489,6 +493,7 @@ impl Engine {
             .and_then(|b| serde_json::from_slice(&b).ok());
         self.dns_stop(id);
         self.unpublish(id);
+        self.links_revoke(id);
         self.detach_container(id).await;
         let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
         let updated = self.update(id, |c| {
@@ -604,6 +609,7 @@ impl Engine {
         let _ = std::fs::remove_file(bundle.join("running"));
         if !rec.published.is_empty() || !rec.sandbox_key.is_empty() {
             rec.published.clear();
+            rec.link_passes.clear();
             rec.sandbox_key.clear();
             let _ = self.store.put(Kind::Containers, &rec.id, &*rec);
         }
