@@ -949,7 +949,14 @@ fn rename_changes_dns_records_at_once() {
     d.ok(&["rename", "oldname", "third"]);
     d.ok(&["start", "third"]);
     let ip = ip4(d, "third", "rn");
-    assert_eq!(resolve(d, "watcher", "third"), Some(vec![ip]));
+    assert_eq!(resolve(d, "watcher", "third"), Some(vec![ip.clone()]));
+    // The real docker CLI speaks the same API.
+    if berth_tests::docker_available() {
+        let o = d.docker(&["rename", "third", "fourth"]);
+        assert!(o.success(), "{o}");
+        assert_eq!(resolve(d, "watcher", "fourth"), Some(vec![ip]));
+        assert_nxdomain(d, "watcher", "third", "renamed by docker");
+    }
 }
 
 /// Renaming a legacy link's target: the linking container's link follows it (its /etc/hosts
