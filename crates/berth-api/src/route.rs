@@ -166,6 +166,10 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             id: id.to_string(),
             force: q.flag("force"),
         }),
+        ("POST", ["containers", id, "rename"]) => act(Action::ContainerRename {
+            id: id.to_string(),
+            name: q.get("name").unwrap_or_default().to_string(),
+        }),
         ("GET", ["containers", id, "logs"]) => act(Action::ContainerLogs {
             id: id.to_string(),
             options: LogOptions {
@@ -368,6 +372,23 @@ mod tests {
             Route::Action(Action::ContainerCreate { name, body }) => {
                 assert_eq!(name.as_deref(), Some("web"));
                 assert_eq!(body.image.as_deref(), Some("bb"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rename_takes_the_new_name_from_the_query() {
+        match route(
+            &Method::POST,
+            "/v1.51/containers/web/rename",
+            "name=api",
+            b"",
+        )
+        .unwrap()
+        {
+            Route::Action(Action::ContainerRename { id, name }) => {
+                assert_eq!((id.as_str(), name.as_str()), ("web", "api"));
             }
             other => panic!("{other:?}"),
         }

@@ -45,6 +45,8 @@ pub enum Command {
     Kill(KillArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// List containers
     Ps(PsArgs),
     /// Fetch the logs of a container
@@ -112,6 +114,8 @@ pub enum ContainerCommand {
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
     /// Execute a command in a running container
@@ -364,6 +368,15 @@ pub struct KillArgs {
 
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@
 //! | `ContainerStart`/`Stop`/`Kill`/`Remove` | `POST /containers/{id}/start` … `DELETE /containers/{id}` |
 //! | `ContainerList`, `ContainerInspect` | `GET /containers/json`, `GET /containers/{id}/json` |
 //! | `ContainerWait` | `POST /containers/{id}/wait` |
+//! | `ContainerRename` | `POST /containers/{id}/rename?name=` |
 //! | `ContainerLogs` | `GET /containers/{id}/logs` (streamed) |
 //! | `ExecCreate`, `ExecStart`, `ExecInspect` | `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json` |
 //! | `ImageImport`, `ImageList`, `ImageInspect`, `ImageRemove` | `POST /images/create?fromSrc=-`, `GET /images/json`, … |
@@ -53,6 +54,10 @@ pub enum Action {
     ContainerRemove {
         id: String,
         force: bool,
+    },
+    ContainerRename {
+        id: String,
+        name: String,
     },
     ContainerList {
         all: bool,
@@ -237,6 +242,10 @@ impl Engine {
             }
             ContainerRemove { id, force } => {
                 self.remove(&id, force).await?;
+                Reply::Empty
+            }
+            ContainerRename { id, name } => {
+                self.rename(&id, &name)?;
                 Reply::Empty
             }
             ContainerList { all } => Reply::Containers(self.list_containers(all)),

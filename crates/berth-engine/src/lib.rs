@@ -38,6 +38,8 @@ pub struct Config {
     pub default_bridge: String,
     /// Registries reached over plain HTTP (`HOST[:PORT]` or a CIDR), besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// Inter-container traffic on the default bridge (`berthd --icc=false` turns it off).
+    pub icc: bool,
     /// Join a cluster (overlay networks) through this etcd store.
     pub cluster: Option<berth_cluster::ClusterConfig>,
 }

@@ -36,6 +36,10 @@ struct Args {
     /// Interface name of the default `bridge` network.
     #[arg(long, default_value = "berth0")]
     bridge_name: String,
+    /// Traffic between containers on the default `bridge` network (`--icc=false`: only
+    /// legacy `--link` pairs may talk, on the target's exposed ports; Docker's flag).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    icc: bool,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -111,6 +115,7 @@ async fn run(args: Args) -> Result<()> {
         pools,
         default_bridge: args.bridge_name,
         insecure_registries: args.insecure_registry,
+        icc: args.icc,
         cluster,
     };
     let dataplane = berth_engine::network::dataplane::KernelDataplane::new()

@@ -1,8 +1,10 @@
 //! Container commands: `ps`, `start`, `stop`, `restart`, `kill`, `rm`,
-//! `logs`, `port`, `container prune`.
+//! `rename`, `logs`, `port`, `container prune`.
 
 use super::{report, status};
-use crate::args::{KillArgs, LogsArgs, PortArgs, PruneArgs, PsArgs, RmArgs, StartArgs, StopArgs};
+use crate::args::{
+    KillArgs, LogsArgs, PortArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StartArgs, StopArgs,
+};
 use crate::client::{path_escape, Client};
 use crate::error::StatusError;
 use crate::opts::parse_filters;
@@ -12,7 +14,7 @@ use crate::template::{go_quote, object};
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, LogsOptions, PruneContainersOptions,
-    RemoveContainerOptions, RestartContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -86,6 +88,18 @@ pub async fn kill(c: &Client, a: &KillArgs) -> anyhow::Result<i32> {
             Ok(()) => outln(name),
             Err(e) => report(&mut failed, &e),
         }
+    }
+    Ok(status(failed))
+}
+
+/// `rename CONTAINER NEW_NAME`: silent on success, like Docker.
+pub async fn rename(c: &Client, a: &RenameArgs) -> anyhow::Result<i32> {
+    let opts = RenameContainerOptions {
+        name: a.new_name.clone(),
+    };
+    let mut failed = false;
+    if let Err(e) = c.docker.rename_container(&a.container, opts).await {
+        report(&mut failed, &e);
     }
     Ok(status(failed))
 }

@@ -89,6 +89,7 @@ impl Engine {
             sandbox_key: String::new(),
             restart_count: 0,
             published: vec![],
+            link_passes: vec![],
         };
         let mut map = self.lock();
         rec.name = match name {

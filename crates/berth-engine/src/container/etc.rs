@@ -4,6 +4,7 @@
 use super::files::{parse_extra_host, FileInputs};
 use super::Container;
 use crate::error::{EngineError, Result};
+use crate::network::firewall::{link_elements, LinkPass};
 use crate::Engine;
 
 impl Engine {
@@ -112,6 +113,88 @@ impl Engine {
 }
 
 impl Engine {
+    /// Legacy-link exceptions to disabled ICC for linking container `c`: on the default
+    /// bridge, its address may reach each link target's on every port the target exposes
+    /// (Docker's rules). Empty when `c` links to nothing there.
+    fn link_passes(&self, c: &Container) -> Vec<LinkPass> {
+        let Some(bridge) = self
+            .networks
+            .list()
+            .into_iter()
+            .find(|n| n.is_default_bridge())
+        else {
+            return vec![];
+        };
+        let v4_on_bridge = |id: &str| {
+            self.networks
+                .endpoints_of(id)
+                .into_iter()
+                .filter(|e| e.network_id == bridge.id)
+                .flat_map(|e| e.addrs)
+                .find_map(|a| match a.addr() {
+                    std::net::IpAddr::V4(v4) => Some(v4),
+                    _ => None,
+                })
+        };
+        let Some(linker) = v4_on_bridge(&c.id) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for link in c.host_config.links.clone().unwrap_or_default() {
+            let (name, _) = parse_link(&link);
+            let Ok(target) = self.find(name) else {
+                continue;
+            };
+            let Some(tip) = v4_on_bridge(&target.id) else {
+                continue;
+            };
+            for key in target.config.exposed_ports.clone().unwrap_or_default() {
+                if let Ok((port, proto)) = crate::network::ports::parse_key(&key) {
+                    let pass = LinkPass {
+                        linker,
+                        target: tip,
+                        proto: proto.to_string(),
+                        port,
+                    };
+                    if !out.contains(&pass) {
+                        out.push(pass);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Puts `c`'s legacy-link exceptions in force (at start, once attached).
+    pub(crate) fn links_allow(&self, c: &Container) -> Result<()> {
+        let passes = self.link_passes(c);
+        if passes.is_empty() {
+            return Ok(());
+        }
+        self.update(&c.id, |r| r.link_passes = passes.clone())?;
+        self.dataplane
+            .firewall(&link_elements("add", &passes))
+            .map_err(|e| EngineError::Internal(format!("link rules: {e}")))
+    }
+
+    /// Takes container `id`'s legacy-link exceptions away (at stop; best effort).
+    pub(crate) fn links_revoke(&self, id: &str) {
+        let Ok(c) = self.find(id) else { return };
+        if c.link_passes.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .dataplane
+            .firewall(&link_elements("delete", &c.link_passes))
+        {
+            tracing::warn!(id, "link rules: {e}; rebuilding berth's rules");
+            let _ = self.update(id, |r| r.link_passes.clear());
+            let _ = self.dataplane.firewall(&self.firewall_full());
+            return;
+        }
+        let _ = self.update(id, |r| r.link_passes.clear());
+    }
+
     /// Docker's legacy link environment: `ALIAS_NAME`, `ALIAS_PORT`, `ALIAS_PORT_80_TCP*`,
     /// `ALIAS_ENV_*` for every `--link` whose target shares a network with `c`.
     pub(crate) fn link_env(&self, c: &Container) -> Vec<String> {

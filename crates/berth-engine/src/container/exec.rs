@@ -84,8 +84,15 @@ impl Engine {
                 c.id
             )));
         }
-        let mut env = c.config.env.clone().unwrap_or_default();
-        for e in rec.config.env.clone().unwrap_or_default() {
+        // Like Docker: the link variables, then the container's env, then the exec's, each
+        // overriding what came before (the same environment the container's process got).
+        let mut env: Vec<String> = Vec::new();
+        for e in self
+            .link_env(&c)
+            .into_iter()
+            .chain(c.config.env.clone().unwrap_or_default())
+            .chain(rec.config.env.clone().unwrap_or_default())
+        {
             let k = e.split('=').next().unwrap_or_default().to_string();
             env.retain(|x| x.split('=').next() != Some(k.as_str()));
             env.push(e);

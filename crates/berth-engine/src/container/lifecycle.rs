@@ -67,6 +67,73 @@ impl Engine {
         Ok(e.rec.clone())
     }
 
+    /// `docker rename`: gives container `r` the name `new` (404 unknown container, 409 name in
+    /// use, 400 invalid or unchanged name). Its DNS records change at once; legacy links that
+    /// name it follow it (their `/etc/hosts` and private DNS alias included).
+    pub fn rename(&self, r: &str, new: &str) -> Result<()> {
+        let new = new.trim_start_matches('/');
+        if new.is_empty() {
+            return Err(EngineError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        if !crate::ids::valid_name(new) {
+            return Err(EngineError::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let c = self.find(r)?;
+        let old = c.name.clone();
+        if old == new {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        let mut linkers = Vec::new();
+        {
+            let mut map = self.lock();
+            if let Some(other) = map.values().find(|e| e.rec.name == new) {
+                return Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.rec.id
+                )));
+            }
+            let e = map
+                .get_mut(&c.id)
+                .ok_or_else(|| EngineError::NotFound(format!("No such container: {r}")))?;
+            e.rec.name = new.to_string();
+            self.store.put(Kind::Containers, &c.id, &e.rec)?;
+            e.changed.send_modify(|n| *n += 1);
+            // Links are kept by name: the containers linking to the old name now name the new.
+            for (id, e) in map.iter_mut() {
+                let Some(links) = e.rec.host_config.links.as_mut() else {
+                    continue;
+                };
+                let mut changed = false;
+                for l in links.iter_mut() {
+                    let (target, alias) = super::etc::parse_link(l);
+                    if target == old {
+                        *l = format!("{new}:{alias}");
+                        changed = true;
+                    }
+                }
+                if changed {
+                    self.store.put(Kind::Containers, id, &e.rec)?;
+                    linkers.push(id.clone());
+                }
+            }
+        }
+        tracing::info!(id = %c.id, %old, %new, "container renamed");
+        self.dns_update(&c.id);
+        for id in linkers {
+            self.dns_update(&id);
+            if self.find(&id).is_ok_and(|l| l.is_running()) {
+                self.refresh_hosts(&id);
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a created or exited container. Returns false if it was already running.
     pub async fn start(self: &Arc<Self>, r: &str) -> Result<bool> {
         let c = self.find(r)?;
@@ -100,11 +167,14 @@ impl Engine {
             let attached = match self.attach_all(&c, &netns).await {
                 Ok(eps) => {
                     crate::crash::point("start");
-                    self.publish(&c, &eps).map(|_| crate::crash::point("start"))
+                    self.publish(&c, &eps)
+                        .and_then(|_| self.links_allow(&c))
+                        .map(|_| crate::crash::point("start"))
                 }
                 Err(e) => Err(e),
             };
             if let Err(e) = attached {
+                self.unpublish(&c.id);
                 self.detach_container(&c.id).await;
                 let _ = berth_kernel::netns::remove(&netns);
                 return Err(e);
@@ -120,6 +190,7 @@ impl Engine {
             Err(e) => {
                 if own_ns {
                     self.unpublish(&c.id);
+                    self.links_revoke(&c.id);
                     self.detach_container(&c.id).await;
                     let _ = berth_kernel::netns::remove(&netns);
                 }
@@ -224,8 +295,13 @@ impl Engine {
             rootfs,
             args: c.argv(),
             env: {
-                let mut env = c.config.env.clone().unwrap_or_default();
-                env.extend(self.link_env(c));
+                // Docker's order: link variables first, the container's own env overrides.
+                let mut env = self.link_env(c);
+                for e in c.config.env.clone().unwrap_or_default() {
+                    let k = e.split('=').next().unwrap_or_default().to_string();
+                    env.retain(|x| x.split('=').next() != Some(k.as_str()));
+                    env.push(e);
+                }
                 env
             },
             cwd: c.config.working_dir.clone().unwrap_or_default(),
@@ -430,6 +506,7 @@ impl Engine {
             .and_then(|b| serde_json::from_slice(&b).ok());
         self.dns_stop(id);
         self.unpublish(id);
+        self.links_revoke(id);
         self.detach_container(id).await;
         let _ = berth_kernel::netns::remove(&self.cfg.exec_root.join("netns").join(id));
         let updated = self.update(id, |c| {
@@ -545,6 +622,7 @@ impl Engine {
         let _ = std::fs::remove_file(bundle.join("running"));
         if !rec.published.is_empty() || !rec.sandbox_key.is_empty() {
             rec.published.clear();
+            rec.link_passes.clear();
             rec.sandbox_key.clear();
             let _ = self.store.put(Kind::Containers, &rec.id, &*rec);
         }

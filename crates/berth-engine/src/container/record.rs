@@ -64,6 +64,9 @@ pub struct Container {
     /// Port forwardings in force while running.
     #[serde(default)]
     pub published: Vec<crate::network::ports::Published>,
+    /// Legacy-link exceptions to disabled ICC in force while running (this container linking).
+    #[serde(default)]
+    pub link_passes: Vec<crate::network::firewall::LinkPass>,
 }
 
 impl Container {

@@ -20,7 +20,9 @@
 //!   reachable from the LAN (moby #45610);
 //! - networks with ICC off drop IP traffic between their own addresses in the bridge family
 //!   (`no_icc4/6`: one interval element `subnet . subnet` per network; no br_netfilter, and
-//!   no need for `meta ibrname`, which not every kernel has).
+//!   no need for `meta ibrname`, which not every kernel has); legacy links are the exception,
+//!   as in Docker: `links4` holds `linker . target . proto . port` for each exposed port of a
+//!   link's target, accepted before that drop (and the replies, matched the other way round).
 
 use super::ports::Published;
 use std::fmt::Write;
@@ -92,23 +94,54 @@ const BASE: &str = r#"table inet berth {
 table bridge berth {
   set no_icc4 { type ipv4_addr . ipv4_addr; flags interval; }
   set no_icc6 { type ipv6_addr . ipv6_addr; flags interval; }
+  set links4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    ip saddr . ip daddr . meta l4proto . th dport @links4 accept
+    ip daddr . ip saddr . meta l4proto . th sport @links4 accept
     ip saddr . ip daddr @no_icc4 drop
     ip6 saddr . ip6 daddr @no_icc6 drop
   }
 }
 "#;
 
-/// Replaces berth's tables (and nothing else) with the rules for `nets` and the published
-/// `ports`, atomically.
-pub fn full(nets: &[FwNet], ports: &[Published]) -> String {
+/// A legacy link's exception to disabled ICC: `linker` may reach `target` on `proto`/`port`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkPass {
+    pub linker: std::net::Ipv4Addr,
+    pub target: std::net::Ipv4Addr,
+    pub proto: String,
+    pub port: u16,
+}
+
+/// Adds (`verb` = "add") or removes ("delete") legacy-link exceptions.
+pub fn link_elements(verb: &str, passes: &[LinkPass]) -> String {
+    let mut s = String::new();
+    for p in passes {
+        let proto = match p.proto.as_str() {
+            "udp" => "udp",
+            "sctp" => "sctp",
+            _ => "tcp",
+        };
+        let _ = writeln!(
+            s,
+            "{verb} element bridge berth links4 {{ {} . {} . {proto} . {} }}",
+            p.linker, p.target, p.port
+        );
+    }
+    s
+}
+
+/// Replaces berth's tables (and nothing else) with the rules for `nets`, the published
+/// `ports` and the legacy-link exceptions `links`, atomically.
+pub fn full(nets: &[FwNet], ports: &[Published], links: &[LinkPass]) -> String {
     let mut s = String::from("table inet berth {}\ndelete table inet berth\ntable bridge berth {}\ndelete table bridge berth\n");
     s.push_str(BASE);
     for n in nets {
         s.push_str(&add(n));
     }
     s.push_str(&port_elements("add", ports));
+    s.push_str(&link_elements("add", links));
     s
 }
 
@@ -255,7 +288,7 @@ mod tests {
 
     #[test]
     fn full_only_touches_berth_tables() {
-        let s = full(&[net(false, true)], &[]);
+        let s = full(&[net(false, true)], &[], &[]);
         for line in s
             .lines()
             .filter(|l| l.starts_with("delete") || l.starts_with("flush"))
@@ -295,6 +328,25 @@ mod tests {
         assert!(
             del.contains("delete element inet berth ports_ip4 { 127.0.0.1 . tcp . 8080 }"),
             "{del}"
+        );
+    }
+
+    #[test]
+    fn link_passes_are_elements_of_links4() {
+        let p = LinkPass {
+            linker: "172.17.0.3".parse().unwrap(),
+            target: "172.17.0.2".parse().unwrap(),
+            proto: "tcp".into(),
+            port: 80,
+        };
+        let s = full(&[], &[], std::slice::from_ref(&p));
+        assert!(
+            s.contains("add element bridge berth links4 { 172.17.0.3 . 172.17.0.2 . tcp . 80 }"),
+            "{s}"
+        );
+        assert_eq!(
+            link_elements("delete", &[p]),
+            "delete element bridge berth links4 { 172.17.0.3 . 172.17.0.2 . tcp . 80 }\n"
         );
     }
 

@@ -3,7 +3,6 @@
 //! tables still hold what it put there and rebuilds them in one transaction if not (e.g. after
 //! `nft flush ruleset` or a firewall service reload). Tables it does not own are never touched.
 
-use super::firewall;
 use crate::Engine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +47,7 @@ impl Engine {
                         tracing::warn!(
                             "berth's nftables rules were changed behind its back: restoring them"
                         );
-                        let script =
-                            firewall::full(&engine.firewall_nets(), &engine.published_ports());
+                        let script = engine.firewall_full();
                         if let Err(e) = engine.dataplane.firewall(&script) {
                             tracing::warn!("firewall guard: restore failed: {e}");
                         }

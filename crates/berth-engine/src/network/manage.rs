@@ -3,7 +3,7 @@
 //! every error it met, not only the first.
 
 use super::config::{build, Taken};
-use super::{allocators, firewall, NetworkRec, OPT_BRIDGE_NAME, OPT_DEFAULT_BRIDGE};
+use super::{allocators, firewall, NetworkRec, OPT_BRIDGE_NAME, OPT_DEFAULT_BRIDGE, OPT_ICC};
 use crate::error::{EngineError, Result};
 use crate::store::Kind;
 use crate::Engine;
@@ -134,10 +134,7 @@ impl Engine {
         let mut errors = Vec::new();
         if let Err(e) = self.dataplane.firewall(&firewall::remove(&rec.fw())) {
             // The incremental change failed (rules altered behind our back): rebuild ours.
-            if let Err(e2) = self.dataplane.firewall(&firewall::full(
-                &self.firewall_nets(),
-                &self.published_ports(),
-            )) {
+            if let Err(e2) = self.dataplane.firewall(&self.firewall_full()) {
                 errors.push(format!("firewall: {e}; rebuild: {e2}"));
             }
         }
@@ -183,6 +180,17 @@ impl Engine {
             .collect()
     }
 
+    /// The whole of berth's rules for the current state.
+    pub(crate) fn firewall_full(&self) -> String {
+        let links: Vec<firewall::LinkPass> = self
+            .containers()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .flat_map(|c| c.link_passes)
+            .collect();
+        firewall::full(&self.firewall_nets(), &self.published_ports(), &links)
+    }
+
     pub(crate) fn firewall_nets(&self) -> Vec<firewall::FwNet> {
         self.networks
             .list()
@@ -195,6 +203,17 @@ impl Engine {
     /// After (re)start: create the default bridge if missing, re-create every bridge and
     /// berth's firewall tables from the store, so a flushed ruleset or a reboot is repaired.
     pub(crate) async fn restore_networks(&self) -> Result<()> {
+        // The default bridge's ICC follows berthd's `--icc` (Docker's daemon flag).
+        let icc = if self.cfg.icc { "true" } else { "false" };
+        {
+            let mut inner = self.networks.lock();
+            for n in inner.nets.iter_mut().filter(|n| n.is_default_bridge()) {
+                if n.options.get(OPT_ICC).map(String::as_str) != Some(icc) {
+                    n.options.insert(OPT_ICC.to_string(), icc.to_string());
+                    self.store.put(Kind::Networks, &n.id, n)?;
+                }
+            }
+        }
         let bridges: Vec<NetworkRec> = self
             .networks
             .list()
@@ -205,10 +224,7 @@ impl Engine {
             self.bring_up(n, false).await?;
         }
         self.dataplane
-            .firewall(&firewall::full(
-                &self.firewall_nets(),
-                &self.published_ports(),
-            ))
+            .firewall(&self.firewall_full())
             .map_err(EngineError::Internal)?;
         if !bridges.iter().any(|n| n.is_default_bridge()) {
             let req = NetworkCreateRequest {
@@ -216,6 +232,7 @@ impl Engine {
                 options: Some(HashMap::from([
                     (OPT_BRIDGE_NAME.to_string(), self.cfg.default_bridge.clone()),
                     (OPT_DEFAULT_BRIDGE.to_string(), "true".to_string()),
+                    (OPT_ICC.to_string(), icc.to_string()),
                 ])),
                 ..Default::default()
             };

@@ -75,10 +75,7 @@ impl Engine {
         {
             tracing::warn!(id, "unpublish: {e}; rebuilding berth's rules");
             let _ = self.update(id, |rec| rec.published.clear());
-            let _ = self.dataplane.firewall(&firewall::full(
-                &self.firewall_nets(),
-                &self.published_ports(),
-            ));
+            let _ = self.dataplane.firewall(&self.firewall_full());
             return;
         }
         let _ = self.update(id, |rec| rec.published.clear());

@@ -50,6 +50,13 @@ fn servers(list: &[String]) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Adds `name.network` for every name, as Docker's embedded server answers (the PTR answer
+/// `name.network` must resolve forward too).
+fn qualify(names: &mut Vec<String>, network: &str) {
+    let qualified: Vec<String> = names.iter().map(|n| format!("{n}.{network}")).collect();
+    names.extend(qualified);
+}
+
 fn host_servers() -> Vec<String> {
     std::fs::read_to_string("/etc/resolv.conf")
         .unwrap_or_default()
@@ -83,6 +90,7 @@ impl Engine {
                     .and_then(|s| s.aliases.clone())
                     .unwrap_or_default(),
             );
+            qualify(&mut names, &net.name);
             entries.push(NetEntry {
                 network_id: net.id.clone(),
                 ptr_name: format!("{}.{}", c.name, net.name),
@@ -136,6 +144,7 @@ impl Engine {
                     crate::ids::short(&ep.container_id).to_string(),
                 ];
                 names.extend(ep.aliases.iter().cloned());
+                qualify(&mut names, &net.name);
                 NetEntry {
                     network_id: net.id.clone(),
                     ptr_name: format!("{}.{}", ep.name, net.name),
