@@ -134,7 +134,11 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             name: q.get("name").map(str::to_string),
             body: Box::new(json(body)?),
         }),
-        ("GET", ["containers", "json"]) => act(Action::ContainerList { all: q.flag("all") }),
+        ("GET", ["containers", "json"]) => act(Action::ContainerList {
+            all: q.flag("all"),
+            limit: q.int("limit")?,
+            filters: filters(&q)?,
+        }),
         ("GET", ["containers", id, "json"]) => act(Action::ContainerInspect { id: id.to_string() }),
         // `inspect NAME` tries containers first: an image name with slashes must get a 404.
         ("GET", ["containers", name @ .., "json"]) if name.len() > 1 => {
@@ -380,6 +384,32 @@ mod tests {
         let e = route(&Method::POST, "/containers/x/stop", "t=abc", b"").unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("t"));
+    }
+
+    #[test]
+    fn container_list_passes_filters_and_limit() {
+        // What docker-compose 1.29 sends (JSON with spaces, `all=0`, `limit=-1`).
+        let q = "limit=-1&all=0&size=0&trunc_cmd=0&filters=%7B%22label%22%3A+%5B%22com.docker.compose.project%3Ddemo%22%2C+%22com.docker.compose.oneoff%3DFalse%22%5D%7D";
+        match route(&Method::GET, "/v1.51/containers/json", q, b"").unwrap() {
+            Route::Action(Action::ContainerList {
+                all,
+                limit,
+                filters,
+            }) => {
+                assert!(!all);
+                assert_eq!(limit, Some(-1));
+                assert_eq!(
+                    filters["label"],
+                    vec![
+                        "com.docker.compose.project=demo".to_string(),
+                        "com.docker.compose.oneoff=False".to_string()
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = route(&Method::GET, "/containers/json", "filters=%5B1%5D", b"").unwrap_err();
+        assert_eq!(e.status, 400);
     }
 
     #[test]

@@ -54,8 +54,11 @@ pub enum Action {
         id: String,
         force: bool,
     },
+    /// `limit` ≤ 0 or absent: no limit; `filters` as in [`crate::filters`].
     ContainerList {
         all: bool,
+        limit: Option<i64>,
+        filters: crate::filters::Filters,
     },
     ContainerInspect {
         id: String,
@@ -239,7 +242,11 @@ impl Engine {
                 self.remove(&id, force).await?;
                 Reply::Empty
             }
-            ContainerList { all } => Reply::Containers(self.list_containers(all)),
+            ContainerList {
+                all,
+                limit,
+                filters,
+            } => Reply::Containers(self.list_containers(all, limit, &filters)?),
             ContainerInspect { id } => Reply::Container(Box::new(self.inspect_container(&id)?)),
             ContainerWait { id, condition } => Reply::Wait(self.wait(&id, condition).await?),
             ContainerLogs { id, options } => {
@@ -277,7 +284,7 @@ impl Engine {
             ImageLoad { file, quiet: _ } => Reply::Progress(self.image_load(&file).await?),
             ImageSave { names } => Reply::Archive(self.image_save(&names)?),
             RegistryLogin { auth } => Reply::LoggedIn(self.registry_login(auth).await?),
-            NetworkList { filters } => Reply::Networks(self.network_views_filtered(&filters)),
+            NetworkList { filters } => Reply::Networks(self.network_views_filtered(&filters)?),
             NetworkInspect { id } => {
                 Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?)))
             }

@@ -8,6 +8,7 @@ pub mod action;
 pub mod container;
 pub mod crash;
 pub mod error;
+pub mod filters;
 pub mod ids;
 pub mod image;
 pub mod network;

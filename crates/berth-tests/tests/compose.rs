@@ -1,0 +1,392 @@
+//! Docker Compose (Debian's `docker-compose` 1.29, which speaks the Engine API through
+//! docker-py) against berthd: a two-service project on a user-defined network, one service
+//! reaching the other by its service name, a published port answering from the outside
+//! namespace, and `down` removing containers and the network.
+//!
+//! Compose talks to berthd only (`DOCKER_HOST=unix://<socket>`); the project uses the busybox
+//! image the harness imports, so nothing is pulled and no traffic leaves the test's namespaces.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use berth_tests::util::{env_flag, run_captured, which};
+use berth_tests::{ok, setup, wait_until, Daemon, Output, TestEnv};
+
+const COMPOSE_BIN: &str = "/usr/bin/docker-compose";
+
+/// The compose binary, or `None` (test skipped) when it is not installed.
+fn compose_path(test: &str) -> Option<PathBuf> {
+    if let Some(p) = which(COMPOSE_BIN).or_else(|| which("docker-compose")) {
+        return Some(p);
+    }
+    if env_flag("BERTH_REQUIRE_PRIVILEGED") || env_flag("BERTH_REQUIRE_COMPOSE") {
+        panic!("{test}: docker-compose is missing: run scripts/install-test-deps.sh");
+    }
+    println!("skipped: {test} needs docker-compose (apt-get install docker-compose)");
+    None
+}
+
+/// `docker-compose -p PROJECT -f FILE args...` against the test daemon (60 s deadline).
+fn compose(bin: &Path, d: &Daemon, project: &str, file: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(bin);
+    c.arg("--no-ansi")
+        .arg("-p")
+        .arg(project)
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .current_dir(file.parent().unwrap());
+    for var in [
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+        "DOCKER_API_VERSION",
+        "COMPOSE_FILE",
+        "COMPOSE_PROJECT_NAME",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir().join("cli-config"))
+        .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+        .env("HOME", d.dir());
+    let line = format!("docker-compose {}", args.join(" "));
+    match run_captured(&mut c, None, Duration::from_secs(60)) {
+        Ok(cap) => Output {
+            cmdline: line,
+            status: cap.status,
+            stdout: String::from_utf8_lossy(&cap.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&cap.stderr).into_owned(),
+        },
+        Err(msg) => panic!("{msg}\nberthd log tail:\n{}", d.log_tail(80)),
+    }
+}
+
+fn compose_ok(bin: &Path, d: &Daemon, project: &str, file: &Path, args: &[&str]) -> Output {
+    let o = compose(bin, d, project, file, args);
+    assert!(
+        o.success(),
+        "expected success:\n{o}\nberthd log tail:\n{}",
+        d.log_tail(80)
+    );
+    o
+}
+
+const PROJECT_YML: &str = r#"version: "2.4"
+services:
+  web:
+    image: bb:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports:
+      - "18080:8080"
+    networks:
+      - appnet
+  client:
+    image: bb:latest
+    depends_on:
+      - web
+    command: ["sh", "-c", "for i in $$(seq 100); do timeout 3 wget -q -O - http://web:8080/ && break; sleep 0.2; done; echo client-done; exec sleep 3600"]
+    networks:
+      - appnet
+networks:
+  appnet: {}
+"#;
+
+/// GET `url` from the outside namespace with the host's busybox wget.
+fn outside_get(env: &TestEnv, url: &str) -> Output {
+    berth_tests::in_ns(
+        env.topo.outside_ns(),
+        &["timeout", "3", "busybox", "wget", "-q", "-O", "-", url],
+    )
+}
+
+#[test]
+fn compose_two_services_up_and_down() {
+    let Some(bin) = compose_path("compose-up") else {
+        return;
+    };
+    let Some(env) = setup("compose-up") else {
+        return;
+    };
+    let d = &env.daemon;
+    let dir = env.topo.dir().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(&file, PROJECT_YML).unwrap();
+    let p = "demo";
+
+    compose_ok(&bin, d, p, &file, &["up", "-d"]);
+
+    // Both containers run, under Compose's names, with its labels.
+    let ps = ok(d, &["ps", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["demo_client_1", "demo_web_1"],
+        "berth ps:\n{ps}"
+    );
+    let web = berth_tests::inspect(d, "demo_web_1");
+    assert_eq!(web["Config"]["Labels"]["com.docker.compose.project"], p);
+    assert_eq!(web["Config"]["Labels"]["com.docker.compose.service"], "web");
+    assert!(
+        web["NetworkSettings"]["Networks"]["demo_appnet"].is_object(),
+        "web is not on demo_appnet: {}",
+        web["NetworkSettings"]
+    );
+
+    // The published port answers from the outside namespace (the LAN).
+    let url = format!("http://{}:18080/", env.topo.host_ip());
+    assert!(
+        wait_until(Duration::from_secs(15), || outside_get(&env, &url)
+            .stdout
+            .contains("hello-from-web")),
+        "published port 18080 never answered: {}\nberthd log tail:\n{}",
+        outside_get(&env, &url),
+        d.log_tail(40)
+    );
+
+    // `client` reached `web` by its service name.
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            compose(&bin, d, p, &file, &["logs", "--no-color", "client"])
+                .stdout
+                .contains("client-done")
+        }),
+        "client never finished: {}",
+        compose(&bin, d, p, &file, &["logs", "--no-color", "client"])
+    );
+    let logs = compose_ok(&bin, d, p, &file, &["logs", "--no-color", "client"]);
+    assert!(
+        logs.stdout.contains("hello-from-web"),
+        "client did not reach web by name:\n{logs}"
+    );
+    // The name resolves to web's address on the project network.
+    let web_ip = web["NetworkSettings"]["Networks"]["demo_appnet"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = compose_ok(
+        &bin,
+        d,
+        p,
+        &file,
+        &["exec", "-T", "client", "nslookup", "web"],
+    );
+    assert!(o.stdout.contains(&web_ip), "nslookup web → {o}");
+
+    // `compose ps` sees both services.
+    let o = compose_ok(&bin, d, p, &file, &["ps"]);
+    assert!(
+        o.stdout.contains("demo_web_1") && o.stdout.contains("demo_client_1"),
+        "{o}"
+    );
+
+    // down: containers and the network are gone.
+    compose_ok(&bin, d, p, &file, &["down", "-t", "1"]);
+    assert_eq!(ok(d, &["ps", "-aq"]), "", "containers left after down");
+    let nets = ok(d, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !nets.contains("demo_appnet"),
+        "network left after down:\n{nets}"
+    );
+    // The published port is closed again.
+    assert!(!outside_get(&env, &url).success());
+}
+
+/// The daemon itself applies list filters (the CLIs filter again client-side, which hid that
+/// berthd ignored them on `/containers/json` and OR-ed `label` values on `/networks`).
+#[test]
+fn daemon_applies_container_and_network_filters() {
+    let Some(env) = setup("compose-filters") else {
+        return;
+    };
+    let d = &env.daemon;
+    ok(
+        d,
+        &[
+            "network", "create", "--label", "p=x", "--label", "n=a", "net-a",
+        ],
+    );
+    ok(d, &["network", "create", "--label", "p=x", "net-b"]);
+    for (name, labels) in [("c-web", "s=web"), ("c-db", "s=db")] {
+        ok(
+            d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--label",
+                "p=x",
+                "--label",
+                labels,
+                "bb:latest",
+                "sleep",
+                "100",
+            ],
+        );
+    }
+    ok(
+        d,
+        &[
+            "create",
+            "--name",
+            "c-new",
+            "--label",
+            "p=x",
+            "bb:latest",
+            "true",
+        ],
+    );
+    let q = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let names = |path: &str, key: &str| -> Vec<String> {
+        let r = d.api("GET", path, None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let mut v: Vec<String> = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| match &x[key] {
+                serde_json::Value::Array(a) => {
+                    a[0].as_str().unwrap().trim_start_matches('/').into()
+                }
+                other => other.as_str().unwrap().to_string(),
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // Labels: every one given must match.
+    let f = q(r#"{"label":["p=x","s=web"]}"#);
+    assert_eq!(
+        names(&format!("/containers/json?filters={f}"), "Names"),
+        ["c-web"]
+    );
+    let f = q(r#"{"label":["p=x","n=a"]}"#);
+    assert_eq!(names(&format!("/networks?filters={f}"), "Name"), ["net-a"]);
+    let f = q(r#"{"label":{"p=x":true}}"#);
+    assert_eq!(
+        names(&format!("/networks?filters={f}"), "Name"),
+        ["net-a", "net-b"]
+    );
+    // status looks at stopped containers without all=1; values of one key are alternatives.
+    let f = q(r#"{"status":["created","exited"]}"#);
+    assert_eq!(
+        names(&format!("/containers/json?filters={f}"), "Names"),
+        ["c-new"]
+    );
+    let f = q(r#"{"name":["^c-w","db$"]}"#);
+    assert_eq!(
+        names(&format!("/containers/json?filters={f}"), "Names"),
+        ["c-db", "c-web"]
+    );
+    // limit: the newest, stopped ones included.
+    assert_eq!(names("/containers/json?limit=1", "Names"), ["c-new"]);
+    // Unknown keys are refused as Docker refuses them.
+    let f = q(r#"{"bogus":["1"]}"#);
+    let r = d.api("GET", &format!("/containers/json?filters={f}"), None);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("invalid filter 'bogus'"), "{}", r.text());
+    ok(d, &["rm", "-f", "c-web", "c-db", "c-new"]);
+}
+
+/// Runs `f` on a thread inside network namespace `ns` (a path under /var/run/netns).
+fn in_netns<T: Send + 'static>(ns: PathBuf, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::unix::io::AsRawFd;
+    std::thread::spawn(move || {
+        let file =
+            std::fs::File::open(&ns).unwrap_or_else(|e| panic!("open {}: {e}", ns.display()));
+        // SAFETY: setns on a valid fd; it changes only this fresh thread's namespace.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            panic!(
+                "setns {}: {}",
+                ns.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        f()
+    })
+    .join()
+    .expect("thread in a test namespace panicked")
+}
+
+/// Bug: `POST /auth` with `{}` (Docker Hub, no credentials), or for a registry that accepts
+/// connections and never answers, kept the request waiting for a minute or more. Now `{}` is
+/// refused at once (nothing to log in with, no traffic) and a silent registry gives up within
+/// the login timeout (10 s), both with a Docker `{"message": ...}` error.
+#[test]
+fn auth_with_empty_body_or_silent_registry_answers_promptly() {
+    if !berth_tests::privileged("compose-auth") {
+        return;
+    }
+    let topo = berth_tests::Topology::new("compose-auth");
+    // A "registry" in the outside namespace that accepts connections and never answers.
+    let addr = format!("{}:5001", topo.outside_ip());
+    let listener = {
+        let a = addr.clone();
+        in_netns(topo.outside_ns_path(), move || {
+            std::net::TcpListener::bind(&a).expect("bind the silent registry")
+        })
+    };
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // Accept and hold connections (never answering) until told to stop.
+            let mut conns = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((c, _)) => conns.push(c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+    let d = Daemon::start_with_args(&topo, &["--insecure-registry", &addr]);
+
+    let t = std::time::Instant::now();
+    let r = d.api("POST", "/auth", Some(b"{}"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no credentials given"),
+        "{}",
+        r.text()
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+
+    let body = format!(r#"{{"username":"u","password":"p","serveraddress":"{addr}"}}"#);
+    let t = std::time::Instant::now();
+    let r = d.api("POST", "/auth", Some(body.as_bytes()));
+    let took = t.elapsed();
+    assert!(r.status >= 400, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("error contacting registry"), "{msg}");
+    assert!(msg.contains(&addr), "{msg}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // The CLI shows the same error instead of waiting.
+    let o = berth_tests::berth_input(&d, &["login", "-u", "u", "--password-stdin", &addr], b"p\n");
+    assert!(!o.success(), "{o}");
+    assert!(o.err().contains("error contacting registry"), "{o}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = held.join();
+    drop(d);
+    drop(topo);
+}
