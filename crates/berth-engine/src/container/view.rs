@@ -34,7 +34,7 @@ impl Engine {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             exec_ids: None,
-            host_config: Some(c.host_config.clone()),
+            host_config: Some(host_config_view(&c)),
             mounts: Some(vec![]),
             config: Some(c.config.clone()),
             network_settings: Some(NetworkSettings {
@@ -198,6 +198,26 @@ impl Engine {
             .collect();
         Ok(out)
     }
+}
+
+/// `HostConfig` as Docker shows it: links as `/TARGET:/CONTAINER/ALIAS`.
+fn host_config_view(c: &Container) -> bollard_stubs::models::HostConfig {
+    let mut hc = c.host_config.clone();
+    if let Some(links) = hc.links.as_mut() {
+        for l in links.iter_mut() {
+            *l = link_view(l, &c.name);
+        }
+    }
+    hc
+}
+
+/// `db` or `db:alias` (as given to `--link`) → `/db:/NAME/alias`; already canonical stays.
+fn link_view(link: &str, name: &str) -> String {
+    if link.starts_with('/') {
+        return link.to_string();
+    }
+    let (target, alias) = link.split_once(':').unwrap_or((link, link));
+    format!("/{target}:/{name}/{alias}")
 }
 
 /// `publish`/`expose` filter values: `PORT[/PROTO]` (tcp by default).
@@ -372,5 +392,15 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(61)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(3 * 60)), "3 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+    }
+
+    #[test]
+    fn links_shown_as_docker_shows_them() {
+        assert_eq!(
+            super::link_view("db-server:db", "web"),
+            "/db-server:/web/db"
+        );
+        assert_eq!(super::link_view("db", "web"), "/db:/web/db");
+        assert_eq!(super::link_view("/db:/web/x", "web"), "/db:/web/x");
     }
 }
