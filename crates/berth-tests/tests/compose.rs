@@ -30,7 +30,8 @@ fn compose_path(test: &str) -> Option<PathBuf> {
 /// `docker-compose -p PROJECT -f FILE args...` against the test daemon (60 s deadline).
 fn compose(bin: &Path, d: &Daemon, project: &str, file: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(bin);
-    c.arg("--no-ansi")
+    c.arg("--ansi")
+        .arg("never")
         .arg("-p")
         .arg(project)
         .arg("-f")

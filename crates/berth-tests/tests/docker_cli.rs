@@ -307,6 +307,27 @@ fn docker_seed_commands_verbatim() {
             &img,
         ],
     );
+    // Default-bridge containers: the top-level NetworkSettings fields of API 1.51.
+    let top = docker_ok(
+        d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} {{.NetworkSettings.Gateway}}",
+            "db-server",
+        ],
+    );
+    let nets = docker_ok(
+        d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.bridge.IPAddress}}/{{.NetworkSettings.Networks.bridge.IPPrefixLen}} {{.NetworkSettings.Networks.bridge.Gateway}}",
+            "db-server",
+        ],
+    );
+    assert_eq!(top, nets);
+    assert!(!top.starts_with('/'), "no IPAddress: {top:?}");
     for target in ["db", "db-server"] {
         let o = berth_tests::docker(d, &["exec", "web-app", "ping", "-c1", target]);
         assert!(o.success(), "ping {target}: {o}");
