@@ -168,6 +168,27 @@ pub fn with_legacy_network_fields(
     v
 }
 
+/// Image inspect for clients that ask for API < 1.45, as Docker answers them:
+/// with the `Container` and (empty) `ContainerConfig` fields that 1.45 dropped. Compose 1.29
+/// reads `ContainerConfig` when it recreates a container (with `COMPOSE_API_VERSION=1.44`;
+/// negotiating 1.45+ fails against Docker ≥ 25 the same way).
+pub fn image_for_old_clients(i: &bollard_stubs::models::ImageInspect) -> serde_json::Value {
+    let mut v = serde_json::to_value(i).unwrap_or(serde_json::Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.entry("Container")
+            .or_insert_with(|| serde_json::json!(""));
+        o.entry("ContainerConfig").or_insert_with(|| {
+            serde_json::json!({
+                "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+                "AttachStdout": false, "AttachStderr": false, "Tty": false, "OpenStdin": false,
+                "StdinOnce": false, "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+                "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null
+            })
+        });
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use bollard_stubs::models::{ContainerInspectResponse, EndpointSettings, NetworkSettings};

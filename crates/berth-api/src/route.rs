@@ -78,6 +78,14 @@ pub fn strip_version(path: &str) -> &str {
     path
 }
 
+/// The `/v1.44` style version prefix as (major, minor), if any.
+pub fn path_version(path: &str) -> Option<(u32, u32)> {
+    let rest = path.strip_prefix("/v")?;
+    let v = &rest[..rest.find('/')?];
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
 pub fn query_map(query: &str) -> HashMap<String, Vec<String>> {
     let mut m: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -165,6 +173,10 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
                 Some("removed") => WaitCondition::Removed,
                 Some(o) => return Err(bad(format!("invalid condition: {o:?}"))),
             },
+        }),
+        ("POST", ["containers", id, "rename"]) => act(Action::ContainerRename {
+            id: id.to_string(),
+            name: q.get("name").unwrap_or_default().to_string(),
         }),
         ("DELETE", ["containers", id]) => act(Action::ContainerRemove {
             id: id.to_string(),
@@ -350,6 +362,13 @@ fn not_implemented(what: &str) -> RouteError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_of_the_path() {
+        assert_eq!(path_version("/v1.44/images/x/json"), Some((1, 44)));
+        assert_eq!(path_version("/images/x/json"), None);
+        assert_eq!(path_version("/vx.y/images"), None);
+    }
 
     #[test]
     fn version_prefix_is_optional() {

@@ -70,6 +70,9 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     let resp = match r {
         Route::Action(Action::ContainerWait { id, condition }) => wait(engine, id, condition).await,
         Route::Action(a) => match engine.handle(a).await {
+            Ok(Reply::Image(i)) if matches!(crate::route::path_version(&path), Some(v) if v < (1, 45)) => {
+                respond::json(StatusCode::OK, &respond::image_for_old_clients(&i))
+            }
             Ok(reply) => respond::reply(reply),
             Err(e) => respond::engine_error(&e),
         },

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `Ping`, `Version`, `Info` | `GET /_ping`, `GET /version`, `GET /info` |
 //! | `ContainerCreate` | `POST /containers/create` |
-//! | `ContainerStart`/`Stop`/`Kill`/`Remove` | `POST /containers/{id}/start` … `DELETE /containers/{id}` |
+//! | `ContainerStart`/`Stop`/`Kill`/`Remove`/`Rename` | `POST /containers/{id}/start` … `DELETE /containers/{id}`, `POST /containers/{id}/rename` |
 //! | `ContainerList`, `ContainerInspect` | `GET /containers/json`, `GET /containers/{id}/json` |
 //! | `ContainerWait` | `POST /containers/{id}/wait` |
 //! | `ContainerLogs` | `GET /containers/{id}/logs` (streamed) |
@@ -53,6 +53,11 @@ pub enum Action {
     ContainerRemove {
         id: String,
         force: bool,
+    },
+    /// `POST /containers/{id}/rename?name=`.
+    ContainerRename {
+        id: String,
+        name: String,
     },
     /// `limit` ≤ 0 or absent: no limit; `filters` as in [`crate::filters`].
     ContainerList {
@@ -240,6 +245,10 @@ impl Engine {
             }
             ContainerRemove { id, force } => {
                 self.remove(&id, force).await?;
+                Reply::Empty
+            }
+            ContainerRename { id, name } => {
+                self.rename(&id, &name)?;
                 Reply::Empty
             }
             ContainerList {

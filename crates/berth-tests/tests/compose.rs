@@ -29,6 +29,18 @@ fn compose_path(test: &str) -> Option<PathBuf> {
 
 /// `docker-compose -p PROJECT -f FILE args...` against the test daemon (60 s deadline).
 fn compose(bin: &Path, d: &Daemon, project: &str, file: &Path, args: &[&str]) -> Output {
+    compose_env(bin, d, project, file, args, &[])
+}
+
+/// Like [`compose`] with extra environment variables.
+fn compose_env(
+    bin: &Path,
+    d: &Daemon,
+    project: &str,
+    file: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut c = Command::new(bin);
     c.arg("--ansi")
         .arg("never")
@@ -51,7 +63,8 @@ fn compose(bin: &Path, d: &Daemon, project: &str, file: &Path, args: &[&str]) ->
     c.env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.dir().join("cli-config"))
         .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-        .env("HOME", d.dir());
+        .env("HOME", d.dir())
+        .envs(env.iter().copied());
     let line = format!("docker-compose {}", args.join(" "));
     match run_captured(&mut c, None, Duration::from_secs(60)) {
         Ok(cap) => Output {
@@ -176,6 +189,58 @@ fn compose_two_services_up_and_down() {
         &["exec", "-T", "client", "nslookup", "web"],
     );
     assert!(o.stdout.contains(&web_ip), "nslookup web → {o}");
+
+    // A changed service is recreated (Compose renames the old container away, creates the
+    // new one under the service's name, then removes the old one) and is found by name again.
+    let yml2 = PROJECT_YML.replace("hello-from-web", "hello-again");
+    std::fs::write(&file, &yml2).unwrap();
+    // Compose 1.29 reads the image's `ContainerConfig`, which API 1.45 dropped: against
+    // Docker ≥ 25 as against berth, a recreate needs COMPOSE_API_VERSION ≤ 1.44.
+    let o = compose(&bin, d, p, &file, &["up", "-d", "web"]);
+    assert!(o.stderr.contains("ContainerConfig"), "{o}");
+    let o = compose_env(
+        &bin,
+        d,
+        p,
+        &file,
+        &["up", "-d", "web"],
+        &[("COMPOSE_API_VERSION", "1.44")],
+    );
+    assert!(o.success(), "{o}\nberthd log tail:\n{}", d.log_tail(60));
+    let web2 = berth_tests::inspect(d, "demo_web_1");
+    assert_ne!(web2["Id"], web["Id"], "web was not recreated");
+    let ps = ok(d, &["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["demo_client_1", "demo_web_1"],
+        "berth ps -a:\n{ps}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || outside_get(&env, &url)
+            .stdout
+            .contains("hello-again")),
+        "recreated web never answered on 18080: {}",
+        outside_get(&env, &url)
+    );
+    let o = compose_ok(
+        &bin,
+        d,
+        p,
+        &file,
+        &[
+            "exec",
+            "-T",
+            "client",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://web:8080/",
+        ],
+    );
+    assert!(o.stdout.contains("hello-again"), "{o}");
 
     // `compose ps` sees both services.
     let o = compose_ok(&bin, d, p, &file, &["ps"]);
@@ -390,4 +455,53 @@ fn auth_with_empty_body_or_silent_registry_answers_promptly() {
     let _ = held.join();
     drop(d);
     drop(topo);
+}
+
+/// `POST /containers/{id}/rename` (was 501, which broke every Compose recreate): the new name
+/// is taken at once, including in the embedded DNS, and a taken name is refused with 409.
+#[test]
+fn rename_takes_effect_in_dns_and_refuses_taken_names() {
+    let Some(env) = setup("compose-rename") else {
+        return;
+    };
+    let d = &env.daemon;
+    ok(d, &["network", "create", "rn-net"]);
+    for c in ["old-name", "asker"] {
+        ok(
+            d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                c,
+                "--network",
+                "rn-net",
+                "bb:latest",
+                "sleep",
+                "100",
+            ],
+        );
+    }
+    let ip = berth_tests::inspect(d, "old-name")["NetworkSettings"]["Networks"]["rn-net"]
+        ["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = d.api("POST", "/containers/old-name/rename?name=asker", None);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("is already in use"), "{}", r.text());
+    let r = d.api("POST", "/containers/old-name/rename?name=bad%20name", None);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = d.api("POST", "/containers/nope/rename?name=x2", None);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = d.api("POST", "/containers/old-name/rename?name=new-name", None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(berth_tests::inspect(d, "new-name")["Name"], "/new-name");
+    let o = d.berth(&["exec", "asker", "nslookup", "new-name"]);
+    assert!(o.success() && o.stdout.contains(&ip), "{o}");
+    let o = d.berth(&["exec", "asker", "nslookup", "old-name"]);
+    assert!(!o.stdout.contains(&ip), "old name still resolves: {o}");
+    // The old name is free again.
+    ok(d, &["create", "--name", "old-name", "bb:latest", "true"]);
+    ok(d, &["rm", "-f", "new-name", "asker", "old-name"]);
 }

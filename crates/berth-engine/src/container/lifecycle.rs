@@ -67,6 +67,48 @@ impl Engine {
         Ok(e.rec.clone())
     }
 
+    /// `POST /containers/{id}/rename?name=NEW` (Compose renames a container it replaces). The
+    /// check for a free name and the change happen under one lock, so two renames (or a create)
+    /// cannot take the same name. A running container's DNS records follow the new name.
+    pub fn rename(&self, r: &str, new: &str) -> Result<()> {
+        let new = new.trim_start_matches('/');
+        if new.is_empty() {
+            return Err(EngineError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        if !crate::ids::valid_name(new) {
+            return Err(EngineError::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let c = self.find(r)?;
+        if c.name == new {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        {
+            let mut map = self.lock();
+            if let Some(other) = map.values().find(|e| e.rec.name == new) {
+                return Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.rec.id
+                )));
+            }
+            let e = map
+                .get_mut(&c.id)
+                .ok_or_else(|| EngineError::NotFound(format!("No such container: {r}")))?;
+            let mut rec = e.rec.clone();
+            rec.name = new.to_string();
+            self.store.put(Kind::Containers, &c.id, &rec)?;
+            e.rec = rec;
+            e.changed.send_modify(|n| *n += 1);
+        }
+        self.dns_update(&c.id);
+        Ok(())
+    }
+
     /// Starts a created or exited container. Returns false if it was already running.
     pub async fn start(self: &Arc<Self>, r: &str) -> Result<bool> {
         let c = self.find(r)?;
