@@ -52,6 +52,16 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     if method == hyper::Method::POST && crate::route::strip_version(&path) == "/images/load" {
         return load(engine, &method, &path, &query, req.into_body()).await;
     }
+    // An endpoint berth does not implement is answered without keeping its body: a build
+    // context or `cp` archive would otherwise get "body too large" instead of the real reason.
+    // The body is read and discarded first (up to a bound), since clients that are still
+    // sending when the connection closes report a broken pipe instead of the answer.
+    if let Err(e) = route(&method, &path, &query, b"") {
+        if e.status == 501 {
+            discard_body(req.into_body(), MAX_DISCARDED_BODY).await;
+            return respond::error(e.status, &e.message);
+        }
+    }
     let registry_auth = req
         .headers()
         .get("X-Registry-Auth")
@@ -91,6 +101,21 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
         return Response::from_parts(parts, ApiBody::empty());
     }
     resp
+}
+
+/// How much of an unimplemented endpoint's body is read (and dropped) before answering.
+const MAX_DISCARDED_BODY: u64 = 1 << 30;
+
+async fn discard_body(mut body: Incoming, limit: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > limit {
+                return;
+            }
+        }
+    }
 }
 
 async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Resp> {

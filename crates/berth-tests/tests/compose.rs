@@ -5,6 +5,10 @@
 //!
 //! Compose talks to berthd only (`DOCKER_HOST=unix://<socket>`); the project uses the busybox
 //! image the harness imports, so nothing is pulled and no traffic leaves the test's namespaces.
+//!
+//! Also here: regression tests for the Engine API gaps Compose and the docker CLI exposed
+//! (daemon-side list filters, rename, `POST /auth` that waited, volumes silently dropped,
+//! unimplemented endpoints with large bodies).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -504,4 +508,90 @@ fn rename_takes_effect_in_dns_and_refuses_taken_names() {
     // The old name is free again.
     ok(d, &["create", "--name", "old-name", "bb:latest", "true"]);
     ok(d, &["rm", "-f", "new-name", "asker", "old-name"]);
+}
+
+/// Bug: `-v`, `--mount`, `--tmpfs` were accepted and silently dropped (the container ran with
+/// its data in its own layer). berth has no volumes yet: create now refuses them with 501.
+#[test]
+fn volumes_and_bind_mounts_are_refused_not_ignored() {
+    let Some(env) = setup("compose-volumes") else {
+        return;
+    };
+    let d = &env.daemon;
+    for hc in [
+        r#"{"Binds":["/tmp:/data"]}"#,
+        r#"{"Mounts":[{"Type":"volume","Source":"v1","Target":"/data"}]}"#,
+        r#"{"Tmpfs":{"/x":""}}"#,
+    ] {
+        let body = format!(r#"{{"Image":"bb:latest","Cmd":["true"],"HostConfig":{hc}}}"#);
+        let r = d.api("POST", "/containers/create?name=vol", Some(body.as_bytes()));
+        assert_eq!(r.status, 501, "{hc}: {}", r.text());
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not implemented by berth")),
+            "{hc}: {}",
+            r.text()
+        );
+    }
+    let r = d.api(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"bb:latest","Cmd":["true"],"Volumes":{"/anon":{}}}"#),
+    );
+    assert_eq!(r.status, 501, "{}", r.text());
+    // Nothing was created; empty lists (what Compose sends) are fine.
+    assert_eq!(ok(d, &["ps", "-aq"]), "");
+    let r = d.api(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"bb:latest","Cmd":["true"],"Volumes":{},"HostConfig":{"Binds":[],"Mounts":[]}}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    if berth_tests::docker_available() {
+        let o = d.docker(&["run", "--rm", "-v", "/tmp:/data", "bb:latest", "true"]);
+        assert!(!o.success(), "{o}");
+        assert!(o.stderr.contains("not implemented by berth"), "{o}");
+    }
+}
+
+/// Bug: an unimplemented endpoint with a large body (`docker cp` into a container, a build
+/// context) answered "request body larger than 4194304 bytes", or the client saw a broken
+/// pipe; now it gets the "not implemented by berth" error.
+#[test]
+fn unimplemented_endpoint_with_large_body_says_so() {
+    if !berth_tests::docker_available() {
+        println!("skipped: docker CLI not installed");
+        return;
+    }
+    let Some(env) = setup("compose-bigbody") else {
+        return;
+    };
+    let d = &env.daemon;
+    ok(
+        d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "cp-target",
+            "--network",
+            "none",
+            "bb:latest",
+            "sleep",
+            "100",
+        ],
+    );
+    let big = env.topo.dir().join("big");
+    std::fs::write(&big, vec![7u8; 6 << 20]).unwrap();
+    let o = d.docker(&["cp", &big.to_string_lossy(), "cp-target:/tmp"]);
+    assert!(!o.success(), "{o}");
+    assert!(
+        o.stderr
+            .contains("PUT /containers/cp-target/archive is not implemented by berth"),
+        "{o}"
+    );
+    // The daemon still serves requests.
+    assert_eq!(ok(d, &["exec", "cp-target", "echo", "alive"]), "alive");
+    ok(d, &["rm", "-f", "cp-target"]);
 }
