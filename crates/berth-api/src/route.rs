@@ -33,6 +33,12 @@ pub enum Route {
     ImageLoad {
         quiet: bool,
     },
+    /// `GET /events`: past events from `since`, then live ones until `until` (unix nanos).
+    Events {
+        since: Option<i64>,
+        until: Option<i64>,
+        filters: HashMap<String, Vec<String>>,
+    },
 }
 
 /// Puts the `X-Registry-Auth` header's credentials into the actions that talk to registries.
@@ -271,6 +277,11 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             tag: q.get("tag").unwrap_or_default().to_string(),
             auth: Default::default(),
         }),
+        ("GET", ["events"]) => Ok(Route::Events {
+            since: timestamp(&q, "since")?,
+            until: timestamp(&q, "until")?,
+            filters: filters(&q)?,
+        }),
         ("POST", ["auth"]) => act(Action::RegistryLogin { auth: json(body)? }),
         ("GET", ["images", "json"]) => act(Action::ImageList),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect {
@@ -307,6 +318,30 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
         }),
         _ => Err(not_implemented(&format!("{m} {path}"))),
     }
+}
+
+/// `since`/`until` as the docker CLI sends them (`SECONDS[.NANOS]` since the epoch, or
+/// RFC 3339) → unix nanoseconds.
+fn timestamp(q: &Query, key: &str) -> Result<Option<i64>, RouteError> {
+    let Some(v) = q.get(key).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || bad(format!("invalid value for {key}: {v:?}"));
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return t.timestamp_nanos_opt().map(Some).ok_or_else(invalid);
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().map_err(|_| invalid())?;
+    let nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        digits.parse().map_err(|_| invalid())?
+    };
+    secs.checked_mul(1_000_000_000)
+        .and_then(|s| s.checked_add(nanos))
+        .map(Some)
+        .ok_or_else(invalid)
 }
 
 /// Docker's `filters` JSON (`{"name":["a"]}` or `{"name":{"a":true}}`) as key → values.
@@ -362,6 +397,26 @@ fn not_implemented(what: &str) -> RouteError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_since_until() {
+        match route(
+            &Method::GET,
+            "/v1.51/events",
+            "since=1700000000.5&until=1700000001",
+            b"",
+        )
+        .unwrap()
+        {
+            Route::Events { since, until, .. } => {
+                assert_eq!(since, Some(1_700_000_000_500_000_000));
+                assert_eq!(until, Some(1_700_000_001_000_000_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = route(&Method::GET, "/events", "since=soon", b"").unwrap_err();
+        assert_eq!(e.status, 400);
+    }
 
     #[test]
     fn version_of_the_path() {

@@ -218,10 +218,16 @@ impl Engine {
             Info => Reply::Info(self.info()),
             ContainerCreate { name, body } => {
                 let (id, warnings) = self.create_container(name, *body)?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "create", &[]);
+                }
                 Reply::Created(IdResponseLike { id, warnings })
             }
             ContainerStart { id } => {
                 if self.start(&id).await? {
+                    if let Ok(c) = self.find(&id) {
+                        self.container_event(&c, "start", &[]);
+                    }
                     Reply::Empty
                 } else {
                     Reply::NotModified
@@ -229,6 +235,9 @@ impl Engine {
             }
             ContainerStop { id, timeout } => {
                 if self.stop(&id, timeout).await? {
+                    if let Ok(c) = self.find(&id) {
+                        self.container_event(&c, "stop", &[]);
+                    }
                     Reply::Empty
                 } else {
                     Reply::NotModified
@@ -237,6 +246,10 @@ impl Engine {
             ContainerRestart { id, timeout } => {
                 self.stop(&id, timeout).await?;
                 self.start(&id).await?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "start", &[]);
+                    self.container_event(&c, "restart", &[]);
+                }
                 Reply::Empty
             }
             ContainerKill { id, signal } => {
@@ -248,7 +261,11 @@ impl Engine {
                 Reply::Empty
             }
             ContainerRename { id, name } => {
+                let old = self.find(&id)?.name;
                 self.rename(&id, &name)?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "rename", &[("oldName", format!("/{old}"))]);
+                }
                 Reply::Empty
             }
             ContainerList {
@@ -297,12 +314,22 @@ impl Engine {
             NetworkInspect { id } => {
                 Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?)))
             }
-            NetworkCreate { body } => Reply::NetworkCreated(NetworkCreateResponse {
-                id: self.network_create(*body).await?,
-                warning: String::new(),
-            }),
+            NetworkCreate { body } => {
+                let id = self.network_create(*body).await?;
+                if let Ok(n) = self.networks.resolve(&id) {
+                    self.network_event(&n.id, &n.name, &n.driver, "create", None);
+                }
+                Reply::NetworkCreated(NetworkCreateResponse {
+                    id,
+                    warning: String::new(),
+                })
+            }
             NetworkRemove { id } => {
+                let n = self.networks.resolve(&id).ok();
                 self.network_remove(&id).await?;
+                if let Some(n) = n {
+                    self.network_event(&n.id, &n.name, &n.driver, "destroy", None);
+                }
                 Reply::Empty
             }
             NetworkPrune { labels } => Reply::NetworksPruned(NetworkPruneResponse {
@@ -315,11 +342,18 @@ impl Engine {
                     body.endpoint_config.clone().unwrap_or_default(),
                 )
                 .await?;
+                if let (Ok(n), Ok(c)) = (self.networks.resolve(&id), self.find(&body.container)) {
+                    self.network_event(&n.id, &n.name, &n.driver, "connect", Some(&c.id));
+                }
                 Reply::Ok
             }
             NetworkDisconnect { id, body } => {
+                let c = self.find(&body.container).ok();
                 self.network_disconnect(&id, &body.container, body.force.unwrap_or(false))
                     .await?;
+                if let (Ok(n), Some(c)) = (self.networks.resolve(&id), c) {
+                    self.network_event(&n.id, &n.name, &n.driver, "disconnect", Some(&c.id));
+                }
                 Reply::Ok
             }
         })

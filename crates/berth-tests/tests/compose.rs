@@ -595,3 +595,130 @@ fn unimplemented_endpoint_with_large_body_says_so() {
     assert_eq!(ok(d, &["exec", "cp-target", "echo", "alive"]), "alive");
     ok(d, &["rm", "-f", "cp-target"]);
 }
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// `GET /events` (was 501: `docker events`, Compose's `up`/`logs -f` watchers): past events
+/// from `since`, live ones until `until`, with Docker's filters and JSON shape.
+#[test]
+fn events_report_container_and_network_lifecycle() {
+    let Some(env) = setup("compose-events") else {
+        return;
+    };
+    let d = &env.daemon;
+    let t0 = format!("{:.3}", unix_now() - 1.0);
+    ok(d, &["network", "create", "ev-net"]);
+    ok(
+        d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ev1",
+            "--network",
+            "ev-net",
+            "--label",
+            "team=red",
+            "bb:latest",
+            "sleep",
+            "100",
+        ],
+    );
+    ok(d, &["stop", "-t", "1", "ev1"]);
+    ok(d, &["rm", "ev1"]);
+    ok(d, &["network", "rm", "ev-net"]);
+    let until = format!("{:.3}", unix_now() + 1.0);
+    let r = d.api("GET", &format!("/events?since={t0}&until={until}"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got: Vec<String> = r
+        .text()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("event JSON");
+            format!(
+                "{} {} {}",
+                v["Type"].as_str().unwrap(),
+                v["Action"].as_str().unwrap(),
+                v["Actor"]["Attributes"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let want = [
+        "network create ev-net",
+        "container create ev1",
+        "container start ev1",
+        "container kill ev1",
+        "container die ev1",
+        "container stop ev1",
+        "container destroy ev1",
+        "network destroy ev-net",
+    ];
+    let mut it = got.iter();
+    for w in want {
+        assert!(
+            it.any(|g| g == w),
+            "missing or out of order: {w:?}\nall events:\n{}",
+            got.join("\n")
+        );
+    }
+    // Filters, through the docker CLI as users type them.
+    if berth_tests::docker_available() {
+        let out = berth_tests::docker_ok(
+            d,
+            &[
+                "events",
+                "--since",
+                &t0,
+                "--until",
+                &until,
+                "--filter",
+                "label=team=red",
+                "--filter",
+                "event=die",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+            ],
+        );
+        // sleep as pid 1 ignores SIGTERM: killed after the 1 s timeout.
+        assert_eq!(out, "container die ev1 137", "docker events:\n{out}");
+    }
+    // Live: a stream open before the container starts sees it, and ends at `until`.
+    let until = format!("{:.3}", unix_now() + 4.0);
+    let sock = d.socket();
+    let live = std::thread::spawn(move || {
+        berth_tests::http::request(
+            &sock,
+            "GET",
+            &format!("/events?until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"),
+            None,
+            Duration::from_secs(20),
+        )
+        .expect("events request")
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    ok(
+        d,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "ev2",
+            "--network",
+            "none",
+            "bb:latest",
+            "true",
+        ],
+    );
+    let r = live.join().unwrap();
+    let text = r.text();
+    assert!(
+        text.contains(r#""Action":"start""#) && text.contains("ev2"),
+        "{text}"
+    );
+    assert!(!text.contains(r#""Type":"network""#), "{text}");
+}
