@@ -11,6 +11,7 @@ packages=(
   util-linux      # nsenter, unshare, mount
   docker-registry # a local OCI registry for the image pull/push tests
   etcd-server     # etcd: the cluster store of the overlay-network tests
+  docker-compose  # Compose 1.29 (docker-py), a client of berthd in tests/compose.rs
   # iperf3        # later: throughput tests
   # dnsperf       # later: embedded DNS load tests
 )

@@ -33,6 +33,12 @@ pub enum Route {
     ImageLoad {
         quiet: bool,
     },
+    /// `GET /events`: past events from `since`, then live ones until `until` (unix nanos).
+    Events {
+        since: Option<i64>,
+        until: Option<i64>,
+        filters: HashMap<String, Vec<String>>,
+    },
 }
 
 /// Puts the `X-Registry-Auth` header's credentials into the actions that talk to registries.
@@ -76,6 +82,14 @@ pub fn strip_version(path: &str) -> &str {
         }
     }
     path
+}
+
+/// The `/v1.44` style version prefix as (major, minor), if any.
+pub fn path_version(path: &str) -> Option<(u32, u32)> {
+    let rest = path.strip_prefix("/v")?;
+    let v = &rest[..rest.find('/')?];
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 pub fn query_map(query: &str) -> HashMap<String, Vec<String>> {
@@ -134,7 +148,11 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             name: q.get("name").map(str::to_string),
             body: Box::new(json(body)?),
         }),
-        ("GET", ["containers", "json"]) => act(Action::ContainerList { all: q.flag("all") }),
+        ("GET", ["containers", "json"]) => act(Action::ContainerList {
+            all: q.flag("all"),
+            limit: q.int("limit")?,
+            filters: filters(&q)?,
+        }),
         ("GET", ["containers", id, "json"]) => act(Action::ContainerInspect { id: id.to_string() }),
         // `inspect NAME` tries containers first: an image name with slashes must get a 404.
         ("GET", ["containers", name @ .., "json"]) if name.len() > 1 => {
@@ -162,13 +180,13 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
                 Some(o) => return Err(bad(format!("invalid condition: {o:?}"))),
             },
         }),
-        ("DELETE", ["containers", id]) => act(Action::ContainerRemove {
-            id: id.to_string(),
-            force: q.flag("force"),
-        }),
         ("POST", ["containers", id, "rename"]) => act(Action::ContainerRename {
             id: id.to_string(),
             name: q.get("name").unwrap_or_default().to_string(),
+        }),
+        ("DELETE", ["containers", id]) => act(Action::ContainerRemove {
+            id: id.to_string(),
+            force: q.flag("force"),
         }),
         ("GET", ["containers", id, "logs"]) => act(Action::ContainerLogs {
             id: id.to_string(),
@@ -259,6 +277,11 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
             tag: q.get("tag").unwrap_or_default().to_string(),
             auth: Default::default(),
         }),
+        ("GET", ["events"]) => Ok(Route::Events {
+            since: timestamp(&q, "since")?,
+            until: timestamp(&q, "until")?,
+            filters: filters(&q)?,
+        }),
         ("POST", ["auth"]) => act(Action::RegistryLogin { auth: json(body)? }),
         ("GET", ["images", "json"]) => act(Action::ImageList),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => act(Action::ImageInspect {
@@ -295,6 +318,30 @@ pub fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Ro
         }),
         _ => Err(not_implemented(&format!("{m} {path}"))),
     }
+}
+
+/// `since`/`until` as the docker CLI sends them (`SECONDS[.NANOS]` since the epoch, or
+/// RFC 3339) → unix nanoseconds.
+fn timestamp(q: &Query, key: &str) -> Result<Option<i64>, RouteError> {
+    let Some(v) = q.get(key).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || bad(format!("invalid value for {key}: {v:?}"));
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return t.timestamp_nanos_opt().map(Some).ok_or_else(invalid);
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().map_err(|_| invalid())?;
+    let nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        digits.parse().map_err(|_| invalid())?
+    };
+    secs.checked_mul(1_000_000_000)
+        .and_then(|s| s.checked_add(nanos))
+        .map(Some)
+        .ok_or_else(invalid)
 }
 
 /// Docker's `filters` JSON (`{"name":["a"]}` or `{"name":{"a":true}}`) as key → values.
@@ -352,6 +399,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn events_since_until() {
+        match route(
+            &Method::GET,
+            "/v1.51/events",
+            "since=1700000000.5&until=1700000001",
+            b"",
+        )
+        .unwrap()
+        {
+            Route::Events { since, until, .. } => {
+                assert_eq!(since, Some(1_700_000_000_500_000_000));
+                assert_eq!(until, Some(1_700_000_001_000_000_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = route(&Method::GET, "/events", "since=soon", b"").unwrap_err();
+        assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn version_of_the_path() {
+        assert_eq!(path_version("/v1.44/images/x/json"), Some((1, 44)));
+        assert_eq!(path_version("/images/x/json"), None);
+        assert_eq!(path_version("/vx.y/images"), None);
+    }
+
+    #[test]
     fn version_prefix_is_optional() {
         assert_eq!(strip_version("/v1.51/containers/json"), "/containers/json");
         assert_eq!(strip_version("/containers/json"), "/containers/json");
@@ -401,6 +475,32 @@ mod tests {
         let e = route(&Method::POST, "/containers/x/stop", "t=abc", b"").unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("t"));
+    }
+
+    #[test]
+    fn container_list_passes_filters_and_limit() {
+        // What docker-compose 1.29 sends (JSON with spaces, `all=0`, `limit=-1`).
+        let q = "limit=-1&all=0&size=0&trunc_cmd=0&filters=%7B%22label%22%3A+%5B%22com.docker.compose.project%3Ddemo%22%2C+%22com.docker.compose.oneoff%3DFalse%22%5D%7D";
+        match route(&Method::GET, "/v1.51/containers/json", q, b"").unwrap() {
+            Route::Action(Action::ContainerList {
+                all,
+                limit,
+                filters,
+            }) => {
+                assert!(!all);
+                assert_eq!(limit, Some(-1));
+                assert_eq!(
+                    filters["label"],
+                    vec![
+                        "com.docker.compose.project=demo".to_string(),
+                        "com.docker.compose.oneoff=False".to_string()
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = route(&Method::GET, "/containers/json", "filters=%5B1%5D", b"").unwrap_err();
+        assert_eq!(e.status, 400);
     }
 
     #[test]

@@ -52,6 +52,16 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     if method == hyper::Method::POST && crate::route::strip_version(&path) == "/images/load" {
         return load(engine, &method, &path, &query, req.into_body()).await;
     }
+    // An endpoint berth does not implement is answered without keeping its body: a build
+    // context or `cp` archive would otherwise get "body too large" instead of the real reason.
+    // The body is read and discarded first (up to a bound), since clients that are still
+    // sending when the connection closes report a broken pipe instead of the answer.
+    if let Err(e) = route(&method, &path, &query, b"") {
+        if e.status == 501 {
+            discard_body(req.into_body(), MAX_DISCARDED_BODY).await;
+            return respond::error(e.status, &e.message);
+        }
+    }
     let registry_auth = req
         .headers()
         .get("X-Registry-Auth")
@@ -70,6 +80,9 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
     let resp = match r {
         Route::Action(Action::ContainerWait { id, condition }) => wait(engine, id, condition).await,
         Route::Action(a) => match engine.handle(a).await {
+            Ok(Reply::Image(i)) if matches!(crate::route::path_version(&path), Some(v) if v < (1, 45)) => {
+                respond::json(StatusCode::OK, &respond::image_for_old_clients(&i))
+            }
             Ok(reply) => respond::reply(reply),
             Err(e) => respond::engine_error(&e),
         },
@@ -82,12 +95,32 @@ async fn handle(engine: Arc<Engine>, mut req: Request<Incoming>) -> Resp {
         }
         Route::ImageImport { .. } => respond::error(400, "image upload must use fromSrc=-"),
         Route::ImageLoad { .. } => respond::error(400, "image archives must be POSTed"),
+        Route::Events {
+            since,
+            until,
+            filters,
+        } => events(engine, since, until, filters),
     };
     if method == hyper::Method::HEAD {
         let (parts, _) = resp.into_parts();
         return Response::from_parts(parts, ApiBody::empty());
     }
     resp
+}
+
+/// How much of an unimplemented endpoint's body is read (and dropped) before answering.
+const MAX_DISCARDED_BODY: u64 = 1 << 30;
+
+async fn discard_body(mut body: Incoming, limit: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > limit {
+                return;
+            }
+        }
+    }
 }
 
 async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Resp> {
@@ -100,6 +133,72 @@ async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, Resp> {
         )),
         Err(e) => Err(respond::error(400, &format!("reading request body: {e}"))),
     }
+}
+
+/// `GET /events`: the matching past events from `since` (none without it), then live ones
+/// until `until` passes or the client goes away.
+fn events(
+    engine: Arc<Engine>,
+    since: Option<i64>,
+    until: Option<i64>,
+    filters: std::collections::HashMap<String, Vec<String>>,
+) -> Resp {
+    let (past, mut rx) = engine.events().subscribe();
+    let (tx, body) = ApiBody::channel();
+    let line = |e: &berth_engine::events::Event| {
+        Bytes::from(format!(
+            "{}\n",
+            serde_json::to_string(e).unwrap_or_default()
+        ))
+    };
+    tokio::spawn(async move {
+        let before_until = |t: i64| until.is_none_or(|u| t <= u);
+        if let Some(s) = since {
+            for e in past.iter().filter(|e| e.time_nano >= s) {
+                if before_until(e.time_nano)
+                    && e.matches(&filters)
+                    && tx.send(line(e)).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0)
+        };
+        loop {
+            let left = until.map(|u| u.saturating_sub(now()));
+            if left.is_some_and(|l| l <= 0) {
+                return;
+            }
+            let deadline = async {
+                match left {
+                    Some(l) => tokio::time::sleep(std::time::Duration::from_nanos(l as u64)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let e = tokio::select! {
+                _ = tx.closed() => return,
+                _ = deadline => return,
+                r = rx.recv() => match r {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+            };
+            if before_until(e.time_nano) && e.matches(&filters) && tx.send(line(&e)).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    with_headers(
+        Response::builder().header("Content-Type", "application/json"),
+        body,
+    )
 }
 
 /// `wait` answers with headers at once and the status code when the condition is met.

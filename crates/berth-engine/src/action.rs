@@ -5,10 +5,9 @@
 //! |---|---|
 //! | `Ping`, `Version`, `Info` | `GET /_ping`, `GET /version`, `GET /info` |
 //! | `ContainerCreate` | `POST /containers/create` |
-//! | `ContainerStart`/`Stop`/`Kill`/`Remove` | `POST /containers/{id}/start` … `DELETE /containers/{id}` |
+//! | `ContainerStart`/`Stop`/`Kill`/`Remove`/`Rename` | `POST /containers/{id}/start` … `DELETE /containers/{id}`, `POST /containers/{id}/rename` |
 //! | `ContainerList`, `ContainerInspect` | `GET /containers/json`, `GET /containers/{id}/json` |
 //! | `ContainerWait` | `POST /containers/{id}/wait` |
-//! | `ContainerRename` | `POST /containers/{id}/rename?name=` |
 //! | `ContainerLogs` | `GET /containers/{id}/logs` (streamed) |
 //! | `ExecCreate`, `ExecStart`, `ExecInspect` | `POST /containers/{id}/exec`, `POST /exec/{id}/start`, `GET /exec/{id}/json` |
 //! | `ImageImport`, `ImageList`, `ImageInspect`, `ImageRemove` | `POST /images/create?fromSrc=-`, `GET /images/json`, … |
@@ -55,12 +54,16 @@ pub enum Action {
         id: String,
         force: bool,
     },
+    /// `POST /containers/{id}/rename?name=`.
     ContainerRename {
         id: String,
         name: String,
     },
+    /// `limit` ≤ 0 or absent: no limit; `filters` as in [`crate::filters`].
     ContainerList {
         all: bool,
+        limit: Option<i64>,
+        filters: crate::filters::Filters,
     },
     ContainerInspect {
         id: String,
@@ -215,10 +218,16 @@ impl Engine {
             Info => Reply::Info(self.info()),
             ContainerCreate { name, body } => {
                 let (id, warnings) = self.create_container(name, *body)?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "create", &[]);
+                }
                 Reply::Created(IdResponseLike { id, warnings })
             }
             ContainerStart { id } => {
                 if self.start(&id).await? {
+                    if let Ok(c) = self.find(&id) {
+                        self.container_event(&c, "start", &[]);
+                    }
                     Reply::Empty
                 } else {
                     Reply::NotModified
@@ -226,6 +235,9 @@ impl Engine {
             }
             ContainerStop { id, timeout } => {
                 if self.stop(&id, timeout).await? {
+                    if let Ok(c) = self.find(&id) {
+                        self.container_event(&c, "stop", &[]);
+                    }
                     Reply::Empty
                 } else {
                     Reply::NotModified
@@ -234,6 +246,10 @@ impl Engine {
             ContainerRestart { id, timeout } => {
                 self.stop(&id, timeout).await?;
                 self.start(&id).await?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "start", &[]);
+                    self.container_event(&c, "restart", &[]);
+                }
                 Reply::Empty
             }
             ContainerKill { id, signal } => {
@@ -245,10 +261,18 @@ impl Engine {
                 Reply::Empty
             }
             ContainerRename { id, name } => {
+                let old = self.find(&id)?.name;
                 self.rename(&id, &name)?;
+                if let Ok(c) = self.find(&id) {
+                    self.container_event(&c, "rename", &[("oldName", format!("/{old}"))]);
+                }
                 Reply::Empty
             }
-            ContainerList { all } => Reply::Containers(self.list_containers(all)),
+            ContainerList {
+                all,
+                limit,
+                filters,
+            } => Reply::Containers(self.list_containers(all, limit, &filters)?),
             ContainerInspect { id } => Reply::Container(Box::new(self.inspect_container(&id)?)),
             ContainerWait { id, condition } => Reply::Wait(self.wait(&id, condition).await?),
             ContainerLogs { id, options } => {
@@ -286,16 +310,26 @@ impl Engine {
             ImageLoad { file, quiet: _ } => Reply::Progress(self.image_load(&file).await?),
             ImageSave { names } => Reply::Archive(self.image_save(&names)?),
             RegistryLogin { auth } => Reply::LoggedIn(self.registry_login(auth).await?),
-            NetworkList { filters } => Reply::Networks(self.network_views_filtered(&filters)),
+            NetworkList { filters } => Reply::Networks(self.network_views_filtered(&filters)?),
             NetworkInspect { id } => {
                 Reply::Network(Box::new(self.network_view(&self.networks.resolve(&id)?)))
             }
-            NetworkCreate { body } => Reply::NetworkCreated(NetworkCreateResponse {
-                id: self.network_create(*body).await?,
-                warning: String::new(),
-            }),
+            NetworkCreate { body } => {
+                let id = self.network_create(*body).await?;
+                if let Ok(n) = self.networks.resolve(&id) {
+                    self.network_event(&n.id, &n.name, &n.driver, "create", None);
+                }
+                Reply::NetworkCreated(NetworkCreateResponse {
+                    id,
+                    warning: String::new(),
+                })
+            }
             NetworkRemove { id } => {
+                let n = self.networks.resolve(&id).ok();
                 self.network_remove(&id).await?;
+                if let Some(n) = n {
+                    self.network_event(&n.id, &n.name, &n.driver, "destroy", None);
+                }
                 Reply::Empty
             }
             NetworkPrune { labels } => Reply::NetworksPruned(NetworkPruneResponse {
@@ -308,11 +342,18 @@ impl Engine {
                     body.endpoint_config.clone().unwrap_or_default(),
                 )
                 .await?;
+                if let (Ok(n), Ok(c)) = (self.networks.resolve(&id), self.find(&body.container)) {
+                    self.network_event(&n.id, &n.name, &n.driver, "connect", Some(&c.id));
+                }
                 Reply::Ok
             }
             NetworkDisconnect { id, body } => {
+                let c = self.find(&body.container).ok();
                 self.network_disconnect(&id, &body.container, body.force.unwrap_or(false))
                     .await?;
+                if let (Ok(n), Some(c)) = (self.networks.resolve(&id), c) {
+                    self.network_event(&n.id, &n.name, &n.driver, "disconnect", Some(&c.id));
+                }
                 Reply::Ok
             }
         })

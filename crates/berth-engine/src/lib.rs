@@ -8,6 +8,8 @@ pub mod action;
 pub mod container;
 pub mod crash;
 pub mod error;
+pub mod events;
+pub mod filters;
 pub mod ids;
 pub mod image;
 pub mod network;
@@ -74,6 +76,8 @@ pub struct Engine {
     pub(crate) remote_eps: Mutex<HashMap<String, network::overlay::OverlayEndpoint>>,
     /// Links berth is deleting itself while repairing, so the link guard ignores them.
     pub(crate) own_deletions: Mutex<std::collections::HashSet<String>>,
+    /// `GET /events`.
+    pub(crate) events: events::Events,
 }
 
 impl Engine {
@@ -114,6 +118,7 @@ impl Engine {
             cluster,
             remote_eps: Mutex::new(HashMap::new()),
             own_deletions: Mutex::new(Default::default()),
+            events: Default::default(),
         });
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;

@@ -178,3 +178,201 @@ fn docker_import_then_run() {
     assert!(o.success(), "{o}");
     assert_eq!(o.stdout, "imported\n", "{o}");
 }
+
+/// The seed's commands, typed verbatim with the real docker CLI: an image pushed to a registry
+/// (in the topology's outside namespace) and pulled back, `my-custom-bridge` with
+/// `container-1` and `container-2` reaching each other by name, the `--link` pair on the
+/// default bridge, `--network host`, `docker port` and the `inspect` fields users read.
+#[test]
+fn docker_seed_commands_verbatim() {
+    let name = "docker-seed";
+    if !docker_available() || !berth_tests::privileged(name) {
+        let _ = docker_env(name);
+        return;
+    }
+    if !berth_tests::registry::registry_available(name) {
+        return;
+    }
+    let topo = berth_tests::Topology::new(name);
+    let reg = berth_tests::registry::Registry::start(&topo, 5000);
+    let d = &berth_tests::Daemon::start_with_args(&topo, &["--insecure-registry", &reg.addr]);
+    // An image whose default command keeps running, as nginx's does.
+    let tar = busybox_tar();
+    let img = format!("{}/seed/web:1", reg.addr);
+    docker_ok(
+        d,
+        &[
+            "import",
+            "--change",
+            "ENV PATH=/bin",
+            "--change",
+            r#"CMD ["sleep", "3600"]"#,
+            &tar.to_string_lossy(),
+            &img,
+        ],
+    );
+    let out = docker_ok(d, &["push", &img]);
+    assert!(out.contains("digest: sha256:"), "docker push:\n{out}");
+    docker_ok(d, &["rmi", &img]);
+    assert_eq!(docker_ok(d, &["images", "-q"]), "");
+    let out = docker_ok(d, &["pull", &img]);
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {img}")),
+        "docker pull:\n{out}"
+    );
+
+    // docker network create my-custom-bridge
+    let net_id = docker_ok(d, &["network", "create", "my-custom-bridge"]);
+    assert!(is_hex_id(&net_id, 64), "network create printed {net_id:?}");
+    // docker run -d --name container-1 --network my-custom-bridge IMAGE (and container-2)
+    for c in ["container-1", "container-2"] {
+        let id = docker_ok(
+            d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                c,
+                "--network",
+                "my-custom-bridge",
+                &img,
+            ],
+        );
+        assert!(is_hex_id(&id, 64), "docker run -d printed {id:?}");
+    }
+    // docker exec container-2 ping -c1 container-1
+    let o = berth_tests::docker(d, &["exec", "container-2", "ping", "-c1", "container-1"]);
+    assert!(o.success(), "{o}");
+    assert!(o.stdout.contains("1 packets received"), "{o}");
+    let o = berth_tests::docker(d, &["exec", "container-1", "ping", "-c1", "container-2"]);
+    assert!(o.success(), "{o}");
+
+    // inspect: the fields users read.
+    let v: serde_json::Value =
+        serde_json::from_str(&docker_ok(d, &["inspect", "container-1"])).expect("inspect JSON");
+    let c = &v[0];
+    assert_eq!(c["Name"], "/container-1");
+    assert_eq!(c["Config"]["Image"], img.as_str());
+    assert_eq!(c["Config"]["Cmd"], serde_json::json!(["sleep", "3600"]));
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["HostConfig"]["NetworkMode"], "my-custom-bridge");
+    let ep = &c["NetworkSettings"]["Networks"]["my-custom-bridge"];
+    assert_eq!(ep["NetworkID"], net_id.as_str(), "{ep}");
+    for k in ["IPAddress", "Gateway", "MacAddress", "EndpointID"] {
+        assert!(
+            ep[k].as_str().is_some_and(|s| !s.is_empty()),
+            "{k} missing: {ep}"
+        );
+    }
+    assert_eq!(
+        ep["IPPrefixLen"].as_i64().map(|n| n > 0),
+        Some(true),
+        "{ep}"
+    );
+    let ip = docker_ok(
+        d,
+        &[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "container-1",
+        ],
+    );
+    assert_eq!(ip, ep["IPAddress"].as_str().unwrap());
+    let members = docker_ok(
+        d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}} {{end}}",
+            "my-custom-bridge",
+        ],
+    );
+    let mut members: Vec<&str> = members.split_whitespace().collect();
+    members.sort();
+    assert_eq!(members, ["container-1", "container-2"]);
+
+    // The --link pair on the default bridge.
+    docker_ok(d, &["run", "-d", "--name", "db-server", &img]);
+    docker_ok(
+        d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web-app",
+            "--link",
+            "db-server:db",
+            &img,
+        ],
+    );
+    // Default-bridge containers: the top-level NetworkSettings fields of API 1.51.
+    let top = docker_ok(
+        d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} {{.NetworkSettings.Gateway}}",
+            "db-server",
+        ],
+    );
+    let nets = docker_ok(
+        d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.bridge.IPAddress}}/{{.NetworkSettings.Networks.bridge.IPPrefixLen}} {{.NetworkSettings.Networks.bridge.Gateway}}",
+            "db-server",
+        ],
+    );
+    assert_eq!(top, nets);
+    assert!(!top.starts_with('/'), "no IPAddress: {top:?}");
+    for target in ["db", "db-server"] {
+        let o = berth_tests::docker(d, &["exec", "web-app", "ping", "-c1", target]);
+        assert!(o.success(), "ping {target}: {o}");
+    }
+    let links = docker_ok(
+        d,
+        &["inspect", "-f", "{{json .HostConfig.Links}}", "web-app"],
+    );
+    assert_eq!(links, r#"["/db-server:/web-app/db"]"#);
+
+    // --network host: the container sees the host's interfaces and address.
+    let o = berth_tests::docker(
+        d,
+        &["run", "--rm", "--network", "host", &img, "ip", "-4", "addr"],
+    );
+    assert!(o.success(), "{o}");
+    assert!(o.stdout.contains(&topo.host_ip().to_string()), "{o}");
+
+    // docker port
+    docker_ok(
+        d,
+        &["run", "-d", "--name", "published", "-p", "8080:80", &img],
+    );
+    let out = docker_ok(d, &["port", "published"]);
+    assert!(
+        out.lines().any(|l| l == "80/tcp -> 0.0.0.0:8080"),
+        "docker port:\n{out}"
+    );
+    assert_eq!(
+        docker_ok(d, &["port", "published", "80"]).lines().next(),
+        Some("0.0.0.0:8080")
+    );
+
+    docker_ok(
+        d,
+        &[
+            "rm",
+            "-f",
+            "container-1",
+            "container-2",
+            "db-server",
+            "web-app",
+            "published",
+        ],
+    );
+    docker_ok(d, &["network", "rm", "my-custom-bridge"]);
+    assert_eq!(docker_ok(d, &["ps", "-aq"]), "");
+}

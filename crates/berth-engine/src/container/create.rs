@@ -33,6 +33,7 @@ impl Engine {
             }
             None => None,
         };
+        refuse_volumes(&body)?;
         let image = self.images.resolve(&image_ref)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         let mode = host_config.network_mode.clone().unwrap_or_default();
@@ -216,6 +217,40 @@ fn merge_config(body: &ContainerCreateBody, image: &Image, id: &str) -> Containe
         stop_timeout: body.stop_timeout,
         ..Default::default()
     }
+}
+
+/// berth has no volumes or bind mounts yet: a request for them is refused (501) instead of
+/// running the container without them, where its data would silently stay in its own layer.
+fn refuse_volumes(body: &ContainerCreateBody) -> Result<()> {
+    let hc = body.host_config.clone().unwrap_or_default();
+    let mut asked: Vec<String> = Vec::new();
+    asked.extend(hc.binds.iter().flatten().map(|b| format!("-v {b}")));
+    asked.extend(
+        hc.mounts
+            .iter()
+            .flatten()
+            .map(|m| format!("--mount target={}", m.target.clone().unwrap_or_default())),
+    );
+    asked.extend(
+        hc.tmpfs
+            .iter()
+            .flatten()
+            .map(|(t, _)| format!("--tmpfs {t}")),
+    );
+    asked.extend(
+        hc.volumes_from
+            .iter()
+            .flatten()
+            .map(|v| format!("--volumes-from {v}")),
+    );
+    asked.extend(body.volumes.iter().flatten().map(|v| format!("-v {v}")));
+    if asked.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::NotImplemented(format!(
+        "volumes and bind mounts are not implemented by berth ({})",
+        asked.join(", ")
+    )))
 }
 
 /// A missing network or container named in a create request is the request's fault (400),

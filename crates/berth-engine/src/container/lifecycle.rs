@@ -353,6 +353,8 @@ impl Engine {
                 r, c.id
             )));
         }
+        // Docker's event carries the signal's number (`docker stop`: kill 15, die, stop).
+        self.container_event(&c, "kill", &[("signal", (sig as i32).to_string())]);
         if berth_kernel::proc::is_same_process(c.state.pid, c.state.pid_start) {
             berth_kernel::proc::signal(c.state.pid, sig)?;
         }
@@ -488,6 +490,7 @@ impl Engine {
         crate::crash::point("rm");
         self.store.delete(Kind::Containers, &c.id)?;
         let removed = self.lock().remove(&c.id);
+        self.container_event(&c, "destroy", &[]);
         if let Some(e) = removed {
             self.remember_exit(&c.id, e.rec.state.exit_code);
             e.changed.send_modify(|n| *n += 1);
@@ -524,6 +527,8 @@ impl Engine {
                 }
             }
             c.sandbox_key.clear();
+            // Before waiters wake (a `stop` emits its event after this `die`, as Docker).
+            self.container_event(c, "die", &[("exitCode", c.state.exit_code.to_string())]);
         });
         if let Ok(c) = updated {
             if c.host_config.auto_remove == Some(true) {

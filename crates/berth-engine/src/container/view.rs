@@ -1,6 +1,7 @@
 //! Docker's JSON shapes for containers: `inspect` and the `ps` list.
 
 use super::record::{Container, Status};
+use crate::filters::{all_of, any_of, check_keys, label_matches, regex_match, Filters};
 use crate::Engine;
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
@@ -33,7 +34,7 @@ impl Engine {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             exec_ids: None,
-            host_config: Some(c.host_config.clone()),
+            host_config: Some(host_config_view(&c)),
             mounts: Some(vec![]),
             config: Some(c.config.clone()),
             network_settings: Some(NetworkSettings {
@@ -50,12 +51,121 @@ impl Engine {
         })
     }
 
-    pub fn list_containers(&self, all: bool) -> Vec<ContainerSummary> {
+    /// `GET /containers/json`: running containers (all with `all`), newest first, at most
+    /// `limit` (≤ 0: no limit; a limit lists stopped ones too, as Docker does), with Docker's
+    /// filters: `id` (prefix), `name` (regex), `label` (all must match), `status`,
+    /// `ancestor` (image reference or id), `network` (name or id), `exited` (exit code),
+    /// `before`/`since` (a container), `is-task`. A `status` filter looks at all containers.
+    pub fn list_containers(
+        &self,
+        all: bool,
+        limit: Option<i64>,
+        filters: &Filters,
+    ) -> crate::Result<Vec<ContainerSummary>> {
+        check_keys(
+            filters,
+            &[
+                "id", "name", "label", "status", "ancestor", "network", "exited", "before",
+                "since", "is-task", "health", "volume", "publish", "expose",
+            ],
+        )?;
+        for v in filters.get("status").into_iter().flatten() {
+            if ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&v.as_str())
+            {
+                return Err(crate::EngineError::Invalid(format!(
+                    "invalid filter 'status={v}'"
+                )));
+            }
+        }
+        let limit = limit.filter(|&n| n > 0).map(|n| n as usize);
+        let all = all || limit.is_some() || filters.contains_key("status");
         let mut list = self.containers();
         // Newest first, as Docker lists them.
         list.sort_by(|a, b| b.created.cmp(&a.created));
-        list.into_iter()
+        let created_of = |key: &str, r: &str| -> crate::Result<String> {
+            self.find(r).map(|c| c.created).map_err(|_| {
+                crate::EngineError::NotFound(format!("No such container: {r} (filter {key})"))
+            })
+        };
+        let before: Vec<String> = filters
+            .get("before")
+            .into_iter()
+            .flatten()
+            .map(|r| created_of("before", r))
+            .collect::<crate::Result<_>>()?;
+        let since: Vec<String> = filters
+            .get("since")
+            .into_iter()
+            .flatten()
+            .map(|r| created_of("since", r))
+            .collect::<crate::Result<_>>()?;
+        let image_ids: Vec<(String, Option<String>)> = filters
+            .get("ancestor")
+            .into_iter()
+            .flatten()
+            .map(|a| (a.clone(), self.images.resolve(a).ok().map(|i| i.id)))
+            .collect();
+        let out: Vec<ContainerSummary> = list
+            .into_iter()
             .filter(|c| all || c.is_running())
+            .filter(|c| {
+                let networks = self.endpoint_views(c);
+                any_of(filters, "id", |v| c.id.starts_with(v))
+                    && any_of(filters, "name", |v| {
+                        regex_match(v, &c.name) || regex_match(v, &format!("/{}", c.name))
+                    })
+                    && all_of(filters, "label", |v| {
+                        label_matches(v, c.config.labels.as_ref())
+                    })
+                    && any_of(filters, "status", |v| v == c.state.status.as_str())
+                    && any_of(filters, "ancestor", |v| {
+                        c.image_ref == v
+                            || image_ids
+                                .iter()
+                                .any(|(a, id)| a == v && id.as_deref() == Some(&c.image_id))
+                    })
+                    && any_of(filters, "network", |v| {
+                        networks.iter().any(|(name, ep)| {
+                            name == v
+                                || ep
+                                    .network_id
+                                    .as_deref()
+                                    .is_some_and(|id| !v.is_empty() && id.starts_with(v))
+                        })
+                    })
+                    && any_of(filters, "exited", |v| {
+                        c.state.status == Status::Exited
+                            && v.parse::<i64>() == Ok(c.state.exit_code)
+                    })
+                    && any_of(filters, "is-task", |v| v == "false" || v == "0")
+                    && any_of(filters, "health", |v| v == "none")
+                    && any_of(filters, "volume", |_| false)
+                    && any_of(filters, "publish", |v| {
+                        c.published
+                            .iter()
+                            .any(|p| port_filter_matches(v, p.container_port, &p.proto))
+                    })
+                    && any_of(filters, "expose", |v| {
+                        c.config
+                            .exposed_ports
+                            .iter()
+                            .flatten()
+                            .filter_map(|k| crate::network::ports::parse_key(k).ok())
+                            .any(|(port, proto)| port_filter_matches(v, port, &proto))
+                    })
+                    && before.iter().all(|t| c.created < *t)
+                    && since.iter().all(|t| c.created > *t)
+            })
+            .take(limit.unwrap_or(usize::MAX))
             .map(|c| {
                 let argv = c.argv();
                 let networks = self.endpoint_views(&c);
@@ -85,8 +195,35 @@ impl Engine {
                     ..Default::default()
                 }
             })
-            .collect()
+            .collect();
+        Ok(out)
     }
+}
+
+/// `HostConfig` as Docker shows it: links as `/TARGET:/CONTAINER/ALIAS`.
+fn host_config_view(c: &Container) -> bollard_stubs::models::HostConfig {
+    let mut hc = c.host_config.clone();
+    if let Some(links) = hc.links.as_mut() {
+        for l in links.iter_mut() {
+            *l = link_view(l, &c.name);
+        }
+    }
+    hc
+}
+
+/// `db` or `db:alias` (as given to `--link`) → `/db:/NAME/alias`; already canonical stays.
+fn link_view(link: &str, name: &str) -> String {
+    if link.starts_with('/') {
+        return link.to_string();
+    }
+    let (target, alias) = link.split_once(':').unwrap_or((link, link));
+    format!("/{target}:/{name}/{alias}")
+}
+
+/// `publish`/`expose` filter values: `PORT[/PROTO]` (tcp by default).
+fn port_filter_matches(want: &str, port: u16, proto: &str) -> bool {
+    let (p, pr) = want.split_once('/').unwrap_or((want, "tcp"));
+    p.parse::<u16>() == Ok(port) && pr == proto
 }
 
 /// `NetworkSettings.Ports`: every exposed or published port; `null` when not published.
@@ -255,5 +392,15 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(61)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(3 * 60)), "3 minutes");
         assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+    }
+
+    #[test]
+    fn links_shown_as_docker_shows_them() {
+        assert_eq!(
+            super::link_view("db-server:db", "web"),
+            "/db-server:/web/db"
+        );
+        assert_eq!(super::link_view("db", "web"), "/db:/web/db");
+        assert_eq!(super::link_view("/db:/web/x", "web"), "/db:/web/x");
     }
 }

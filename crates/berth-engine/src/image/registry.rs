@@ -479,18 +479,49 @@ pub fn describe(image: &ImageRef, e: OciDistributionError) -> EngineError {
 
 /// Checks credentials against a registry the way `docker login` does: `GET /v2/`, and when
 /// it asks for a token, a token request with the credentials.
+///
+/// Answers promptly: a request without credentials is refused before any network traffic,
+/// and the registry must accept the connection within [`LOGIN_CONNECT_TIMEOUT`] and the whole
+/// check finish within [`LOGIN_TIMEOUT`] (an unreachable or silent registry, or a resolver
+/// that never answers, used to keep `POST /auth` waiting for a minute or more).
 pub async fn check_login(server: &str, insecure: &[String], auth: &AuthConfig) -> Result<()> {
-    install_crypto();
     let auth = auth.clone().normalized();
     let host = login_host(server);
+    if auth.username.is_empty()
+        && auth.password.is_empty()
+        && auth.identity_token.is_empty()
+        && auth.registry_token.is_empty()
+    {
+        return Err(EngineError::Invalid(format!(
+            "login to {host}: no credentials given (a username and password, or an identity \
+             token, are required)"
+        )));
+    }
+    match tokio::time::timeout(LOGIN_TIMEOUT, check_login_inner(&host, insecure, &auth)).await {
+        Ok(r) => r,
+        Err(_) => Err(EngineError::Internal(format!(
+            "error contacting registry {host}: no answer within {}s",
+            LOGIN_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How long the registry may take to accept a connection during a login check.
+pub const LOGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a whole login check (name resolution, `GET /v2/`, token request) may take.
+pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn check_login_inner(host: &str, insecure: &[String], auth: &AuthConfig) -> Result<()> {
+    install_crypto();
+    let host = host.to_string();
     let scheme = if is_insecure(&host, insecure) {
         "http"
     } else {
         "https"
     };
     let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(LOGIN_CONNECT_TIMEOUT)
+        .timeout(LOGIN_TIMEOUT)
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| EngineError::Internal(format!("http client: {e}")))?;

@@ -16,36 +16,39 @@ impl Engine {
             .collect()
     }
 
-    /// `network ls` with Docker's filters: `name` (substring), `id` (prefix), `driver`,
-    /// `label` (`k` or `k=v`), `type` (`custom`/`builtin`), `scope`. Values of one key are
-    /// alternatives; different keys must all match.
+    /// `network ls` with Docker's filters: `name` (regex, unanchored: a substring), `id`
+    /// (prefix), `driver`, `label` (`k` or `k=v`; all given labels must match), `type`
+    /// (`custom`/`builtin`), `scope`, `dangling`. Other values of one key are alternatives;
+    /// different keys must all match. Unknown keys are refused, as Docker does.
     pub fn network_views_filtered(
         &self,
         filters: &HashMap<String, Vec<String>>,
-    ) -> Vec<NetworkInspect> {
+    ) -> crate::Result<Vec<NetworkInspect>> {
+        use crate::filters::{all_of, any_of, check_keys, label_matches, regex_match};
+        check_keys(
+            filters,
+            &["name", "id", "driver", "label", "type", "scope", "dangling"],
+        )?;
+        let eps = self.networks.endpoints();
         let matches = |n: &NetworkRec| {
-            filters.iter().all(|(k, vals)| {
-                vals.is_empty()
-                    || vals.iter().any(|v| match k.as_str() {
-                        "name" => n.name.contains(v.as_str()),
-                        "id" => n.id.starts_with(v.as_str()),
-                        "driver" => &n.driver == v,
-                        "label" => match v.split_once('=') {
-                            Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
-                            None => n.labels.contains_key(v),
-                        },
-                        "type" => (v == "custom") != n.builtin,
-                        "scope" => v == n.scope(),
-                        _ => true,
-                    })
-            })
+            any_of(filters, "name", |v| regex_match(v, &n.name))
+                && any_of(filters, "id", |v| n.id.starts_with(v))
+                && any_of(filters, "driver", |v| n.driver == v)
+                && all_of(filters, "label", |v| label_matches(v, Some(&n.labels)))
+                && any_of(filters, "type", |v| (v == "custom") != n.builtin)
+                && any_of(filters, "scope", |v| v == n.scope())
+                && any_of(filters, "dangling", |v| {
+                    let unused = !n.builtin && !eps.iter().any(|e| e.network_id == n.id);
+                    matches!(v, "true" | "1") == unused
+                })
         };
-        self.networks
+        Ok(self
+            .networks
             .list()
             .iter()
             .filter(|n| matches(n))
             .map(|n| self.network_view(n))
-            .collect()
+            .collect())
     }
 
     pub fn network_view(&self, n: &NetworkRec) -> NetworkInspect {
