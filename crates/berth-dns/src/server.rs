@@ -149,11 +149,39 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::ne
     Ok((udp.into(), tcp.into()))
 }
 
+/// Buffers for one batch of datagrams and their replies.
+pub(crate) struct Scratch {
+    batch: Box<RecvBatch>,
+    outs: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            batch: RecvBatch::new(),
+            outs: (0..mmsg::BATCH).map(|_| Vec::with_capacity(512)).collect(),
+        }
+    }
+}
+
+impl DnsServer {
+    fn take_scratch(&self) -> Scratch {
+        self.scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(Scratch::new)
+    }
+
+    fn return_scratch(&self, s: Scratch) {
+        self.scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(s);
+    }
+}
+
 async fn udp_loop(srv: Arc<DnsServer>, asker: Arc<str>, sock: Arc<UdpSocket>) {
-    let fd = sock.as_raw_fd();
-    let mut batch = RecvBatch::new();
-    let mut outs: Vec<Vec<u8>> = (0..mmsg::BATCH).map(|_| Vec::with_capacity(512)).collect();
-    let mut replies = [0usize; mmsg::BATCH];
     let mut forwards = JoinSet::new();
     loop {
         if let Err(e) = sock.readable().await {
@@ -161,68 +189,85 @@ async fn udp_loop(srv: Arc<DnsServer>, asker: Arc<str>, sock: Arc<UdpSocket>) {
             tokio::time::sleep(Duration::from_millis(1)).await;
             continue;
         }
-        let n = match sock.try_io(Interest::READABLE, || batch.recv(fd)) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => {
-                tracing::debug!("dns: udp recv: {e}");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
-            }
+        let mut scratch = srv.take_scratch();
+        let r = udp_batch(&srv, &asker, &sock, &mut scratch, &mut forwards).await;
+        srv.return_scratch(scratch);
+        if let Err(e) = r {
+            tracing::debug!("dns: udp recv: {e}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Receives one batch, answers what it can at once, hands forwards to their own tasks.
+async fn udp_batch(
+    srv: &Arc<DnsServer>,
+    asker: &Arc<str>,
+    sock: &Arc<UdpSocket>,
+    scratch: &mut Scratch,
+    forwards: &mut JoinSet<()>,
+) -> io::Result<()> {
+    let fd = sock.as_raw_fd();
+    let Scratch { batch, outs } = scratch;
+    let mut replies = [0usize; mmsg::BATCH];
+    let n = match sock.try_io(Interest::READABLE, || batch.recv(fd)) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut count = 0;
+    for (i, out) in outs.iter_mut().enumerate().take(n) {
+        let Some((query, peer)) = batch.get(i) else {
+            continue;
         };
-        let mut count = 0;
-        for (i, out) in outs.iter_mut().enumerate().take(n) {
-            let Some((query, peer)) = batch.get(i) else {
-                continue;
-            };
-            match answer::handle(query, &asker, &*srv.records, Transport::Udp, out) {
-                Decision::Reply => {
+        match answer::handle(query, asker, &*srv.records, Transport::Udp, out) {
+            Decision::Reply => {
+                replies[count] = i;
+                count += 1;
+            }
+            Decision::Drop => {}
+            Decision::Forward(fwd) => {
+                if srv.forwarder.cached(query, &fwd, out) {
                     replies[count] = i;
                     count += 1;
+                    continue;
                 }
-                Decision::Drop => {}
-                Decision::Forward(fwd) => {
-                    if srv.forwarder.cached(query, &fwd, out) {
-                        replies[count] = i;
-                        count += 1;
-                        continue;
-                    }
-                    let Some(peer) = peer.socket_addr() else {
-                        continue;
-                    };
-                    while forwards.try_join_next().is_some() {}
-                    if forwards.len() >= srv.cfg.max_forwards {
-                        tracing::debug!("dns: too many forwards in flight; dropping a query");
-                        continue;
-                    }
-                    let (srv, sock, query) = (srv.clone(), sock.clone(), query.to_vec());
-                    forwards.spawn(async move {
-                        let mut out = Vec::new();
-                        srv.forwarder
-                            .resolve(&query, &fwd, Transport::Udp, &mut out)
-                            .await;
-                        let _ = sock.send_to(&out, peer).await;
-                    });
+                let Some(peer) = peer.socket_addr() else {
+                    continue;
+                };
+                while forwards.try_join_next().is_some() {}
+                if forwards.len() >= srv.cfg.max_forwards {
+                    tracing::debug!("dns: too many forwards in flight; dropping a query");
+                    continue;
                 }
-            }
-        }
-        let mut sent = 0;
-        while sent < count {
-            let msgs = replies[sent..count]
-                .iter()
-                .filter_map(|&i| Some((&outs[i][..], batch.get(i)?.1)));
-            match sock.try_io(Interest::WRITABLE, || mmsg::send_batch(fd, msgs)) {
-                Ok(m) => sent += m.max(1),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if sock.writable().await.is_err() {
-                        break;
-                    }
-                }
-                // The first reply could not be sent (e.g. its destination is unreachable).
-                Err(_) => sent += 1,
+                let (srv, sock, query) = (srv.clone(), sock.clone(), query.to_vec());
+                forwards.spawn(async move {
+                    let mut out = Vec::new();
+                    srv.forwarder
+                        .resolve(&query, &fwd, Transport::Udp, &mut out)
+                        .await;
+                    let _ = sock.send_to(&out, peer).await;
+                });
             }
         }
     }
+    let mut sent = 0;
+    while sent < count {
+        let msgs = replies[sent..count]
+            .iter()
+            .filter_map(|&i| Some((&outs[i][..], batch.get(i)?.1)));
+        match sock.try_io(Interest::WRITABLE, || mmsg::send_batch(fd, msgs)) {
+            Ok(m) => sent += m.max(1),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if sock.writable().await.is_err() {
+                    break;
+                }
+            }
+            // The first reply could not be sent (e.g. its destination is unreachable).
+            Err(_) => sent += 1,
+        }
+    }
+    Ok(())
 }
 
 async fn accept_loop(srv: Arc<DnsServer>, asker: Arc<str>, listener: TcpListener) {

@@ -197,7 +197,7 @@ impl Netlink {
         // multicast routes to the host's IPv6 table, and the kernel walks that whole table
         // whenever any interface goes down: the 1000th container's attach and detach cost
         // many times the 10th's.
-        if let Err(e) = super::super::sysctl::disable_ipv6(host_if) {
+        if let Err(e) = self.disable_ipv6(host_if).await {
             let _ = self.delete_link(host_if).await;
             return Err(e);
         }

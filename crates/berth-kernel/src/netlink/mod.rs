@@ -37,6 +37,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Netlink {
     handle: ConnectionHandle<RouteNetlinkMessage>,
+    /// The namespace this handle works in, when it is not the caller's own (`open`): per-link
+    /// sysctls must be written from inside it.
+    netns: Option<std::path::PathBuf>,
 }
 
 /// The kernel's refusal of one request: errno and, if the kernel gave one, its extended-ack text.
@@ -71,7 +74,7 @@ impl Netlink {
     pub async fn current() -> Result<Self> {
         let socket = TokioSocket::new(NETLINK_ROUTE)
             .map_err(|e| KernelError::io("open netlink socket", e))?;
-        Ok(Self::from_socket(socket))
+        Ok(Self::from_socket(socket, None))
     }
 
     /// Netlink for the namespace pinned at `netns_path`.
@@ -79,10 +82,31 @@ impl Netlink {
     /// The socket is created by a thread that has entered that namespace (a socket stays bound
     /// to the namespace it was created in); see `socket.rs`.
     pub async fn open(netns_path: &Path) -> Result<Self> {
-        Ok(Self::from_socket(socket::open_in(netns_path).await?))
+        Ok(Self::from_socket(
+            socket::open_in(netns_path).await?,
+            Some(netns_path.to_path_buf()),
+        ))
     }
 
-    fn from_socket(socket: TokioSocket) -> Self {
+    /// Turns IPv6 off on `name` in this handle's namespace.
+    pub(crate) async fn disable_ipv6(&self, name: &str) -> Result<()> {
+        match &self.netns {
+            None => crate::sysctl::disable_ipv6(name),
+            Some(path) => {
+                let (path, name) = (path.clone(), name.to_string());
+                tokio::task::spawn_blocking(move || {
+                    crate::netns::run_in(&path, move || crate::sysctl::disable_ipv6(&name))
+                })
+                .await
+                .map_err(|e| KernelError::Netlink {
+                    op: "disable IPv6".into(),
+                    message: e.to_string(),
+                })?
+            }
+        }
+    }
+
+    fn from_socket(socket: TokioSocket, netns: Option<std::path::PathBuf>) -> Self {
         // Ask for extended-ack texts and for capped acks (the kernel then echoes only the header
         // of a failed request, not the whole request). Both are best effort.
         let _ = socket.socket_ref().set_ext_ack(true);
@@ -97,7 +121,7 @@ impl Netlink {
         // Unsolicited messages are not wanted; the connection stops forwarding once this is gone.
         drop(unsolicited);
         tokio::spawn(conn);
-        Netlink { handle }
+        Netlink { handle, netns }
     }
 
     /// Sends `reqs` in one datagram and waits for every acknowledgement. The kernel handles them
