@@ -76,6 +76,8 @@ pub struct Engine {
     pub(crate) remote_eps: Mutex<HashMap<String, network::overlay::OverlayEndpoint>>,
     /// Links berth is deleting itself while repairing, so the link guard ignores them.
     pub(crate) own_deletions: Mutex<std::collections::HashSet<String>>,
+    /// The mount namespace containers copy (see `berth_runtime::template`); `None`: their shim's.
+    pub(crate) mnt_template: Option<PathBuf>,
     /// `GET /events`.
     pub(crate) events: events::Events,
 }
@@ -100,6 +102,21 @@ impl Engine {
             ),
             None => None,
         };
+        let (exe, pin) = (cfg.runtime_exe.clone(), cfg.exec_root.join("mnt-template"));
+        let mnt_template =
+            match tokio::task::spawn_blocking(move || berth_runtime::template::prepare(&exe, &pin))
+                .await
+            {
+                Ok(Ok(p)) => Some(p),
+                Ok(Err(e)) => {
+                    tracing::warn!("containers will copy berthd's mount namespace: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("containers will copy berthd's mount namespace: {e}");
+                    None
+                }
+            };
         let dns_records: Arc<network::dns::EngineRecords> = Default::default();
         let dns = berth_dns::DnsServer::new(dns_records.clone(), Default::default());
         let engine = Arc::new(Engine {
@@ -118,6 +135,7 @@ impl Engine {
             cluster,
             remote_eps: Mutex::new(HashMap::new()),
             own_deletions: Mutex::new(Default::default()),
+            mnt_template,
             events: Default::default(),
         });
         let running = container::lifecycle::restore(&engine)?;

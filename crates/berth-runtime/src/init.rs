@@ -28,6 +28,13 @@ fn prepare(spec: &Spec) -> Result<(), String> {
         setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("join network namespace: {e}"))?;
     }
+    // Copy the small template rather than a mount table holding every container's pin. A
+    // template that is gone (berthd restarting) only costs time: the shim's own is used.
+    if let Some(t) = &spec.mnt_template {
+        if let Ok(f) = File::open(t) {
+            let _ = setns(f.as_fd(), CloneFlags::CLONE_NEWNS);
+        }
+    }
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| format!("unshare mount/uts/ipc namespaces: {e}"))?;
     // Nothing we mount from here on may propagate back to the host.

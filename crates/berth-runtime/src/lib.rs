@@ -10,6 +10,7 @@
 //! - [`init`]: what the forked child does before exec (mounts, pivot_root, hostname).
 //! - [`nsexec`]: running an extra process inside a live container (`exec`).
 //! - [`launch`]: berthd's side: start a shim and wait for its verdict.
+//! - [`template`]: the mount namespace containers start from (without berthd's pins).
 
 pub mod init;
 pub mod launch;
@@ -17,6 +18,7 @@ pub mod logfile;
 pub mod nsexec;
 pub mod shim;
 pub mod spec;
+pub mod template;
 
 pub use launch::{start, Started};
 pub use spec::{ExitRecord, NetMode, RootFs, Spec};

@@ -107,6 +107,7 @@ fn exec(spec: &ExecSpec) -> String {
         log_path: Default::default(),
         exit_path: Default::default(),
         user: None,
+        mnt_template: None,
     };
     crate::init::exec_only(&spec_like)
 }

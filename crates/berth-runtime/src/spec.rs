@@ -23,6 +23,9 @@ pub struct Spec {
     /// uid/gid to run as.
     #[serde(default)]
     pub user: Option<(u32, u32)>,
+    /// A pinned mount namespace to copy instead of the shim's own (see [`crate::template`]).
+    #[serde(default)]
+    pub mnt_template: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -72,6 +72,7 @@ fn main() -> Result<()> {
             let bundle = argv.get(2).context("usage: berthd shim BUNDLE")?;
             std::process::exit(berth_runtime::shim::main(std::path::Path::new(bundle)));
         }
+        Some("mnt-template") => std::process::exit(berth_runtime::template::helper_main()),
         Some("nsexec") => {
             let spec = argv.get(2).context("usage: berthd nsexec SPEC_JSON")?;
             std::process::exit(berth_runtime::nsexec::main(spec));

@@ -317,6 +317,7 @@ impl Engine {
             log_path: self.log_path(&c.id),
             exit_path: dir.join("exit.json"),
             user: parse_user(c.config.user.as_deref())?,
+            mnt_template: self.mnt_template.clone(),
         };
         let exe = self.cfg.runtime_exe.clone();
         let bundle = self.cfg.exec_root.join("containers").join(&c.id);
