@@ -39,11 +39,12 @@ impl Engine {
                     {
                     }
                     let Some(engine) = weak.upgrade() else { return };
-                    let e2 = engine.clone();
-                    let intact = tokio::task::spawn_blocking(move || e2.firewall_intact())
-                        .await
-                        .unwrap_or(true);
-                    if !intact {
+                    if !engine.firewall_intact_async().await {
+                        // berth's own change may be half-way (its record written, its nft
+                        // batch not yet applied): look again before calling it damage.
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                    }
+                    if !engine.firewall_intact_async().await {
                         tracing::warn!(
                             "berth's nftables rules were changed behind its back: restoring them"
                         );
@@ -158,6 +159,13 @@ impl Engine {
     }
 
     /// True when berth's tables hold every chain, network and published port berth expects.
+    async fn firewall_intact_async(self: &Arc<Self>) -> bool {
+        let e = self.clone();
+        tokio::task::spawn_blocking(move || e.firewall_intact())
+            .await
+            .unwrap_or(true)
+    }
+
     pub(crate) fn firewall_intact(&self) -> bool {
         let (Ok(Some(inet)), Ok(Some(bridge))) = (
             berth_kernel::nft::list_table("inet", "berth"),
