@@ -762,6 +762,61 @@ fn connect_and_disconnect_a_running_container() {
     );
 }
 
+/// Regression: after connecting to a, b, c and disconnecting b, connecting d chose `eth2`
+/// (the number of endpoints), which c still held: "File exists", nothing connected.
+#[test]
+fn regression_connect_after_a_middle_disconnect_reused_a_taken_ifname() {
+    let env = require_setup!("net-ifname");
+    let d = &env.daemon;
+    for (i, n) in ["na", "nb", "nc", "nd"].iter().enumerate() {
+        net_create(d, &["--subnet", &format!("10.3{i}.0.0/24"), n]);
+    }
+    web(d, "target", "nd", &[]);
+    sleeper(d, "multi", "na", &[]);
+    d.ok(&["network", "connect", "nb", "multi"]);
+    d.ok(&["network", "connect", "nc", "multi"]);
+    d.ok(&["network", "disconnect", "nb", "multi"]);
+    d.ok(&["network", "connect", "nd", "multi"]);
+    // nd gets a free name: eth1 once b's veth is gone, eth3 while it is still being deleted.
+    let links = container_links(d, "multi");
+    let eths: Vec<&String> = links.iter().filter(|l| l.starts_with("eth")).collect();
+    assert_eq!(eths.len(), 3, "{links:?}");
+    assert!(links.contains(&"eth0".to_string()) && links.contains(&"eth2".to_string()));
+    let mine = ip4(d, "multi", "nd");
+    assert!(in_cidr(&mine, "10.33.0.0/24"), "{mine}");
+    let target = ip4(d, "target", "nd");
+    assert_reaches(d, "multi", "target", &target);
+}
+
+/// A disconnect returns before the kernel has deleted the veth; berthd killed right then must
+/// not leak it, its addresses or its record: after the restart the network can be removed and
+/// the host holds only the veth of the container's remaining network.
+#[test]
+fn disconnect_cut_short_by_a_crash_leaves_nothing_behind() {
+    let mut env = require_setup!("net-dcrash");
+    net_create(&env.daemon, &["--subnet", "10.41.0.0/24", "stay"]);
+    net_create(&env.daemon, &["--subnet", "10.42.0.0/24", "gone"]);
+    sleeper(&env.daemon, "crasher", "stay", &[]);
+    let before = veths(&env.topo).len();
+    env.daemon.ok(&["network", "connect", "gone", "crasher"]);
+    env.daemon.ok(&["network", "disconnect", "gone", "crasher"]);
+    env.daemon.kill9();
+    env.daemon.restart();
+    let d = &env.daemon;
+    assert!(
+        wait_until(Duration::from_secs(5), || veths(&env.topo).len() == before),
+        "host veths: {:?}",
+        veths(&env.topo)
+    );
+    assert!(d.inspect("crasher")["NetworkSettings"]["Networks"]["gone"].is_null());
+    assert_eq!(container_links(d, "crasher"), vec!["lo", "eth0"]);
+    // The address was released: connecting again gets the first one back.
+    d.ok(&["network", "connect", "gone", "crasher"]);
+    assert_eq!(ip4(d, "crasher", "gone"), "10.42.0.2");
+    d.ok(&["network", "disconnect", "gone", "crasher"]);
+    d.ok(&["network", "rm", "gone"]);
+}
+
 /// Snapshot of what a refused command must leave unchanged.
 struct State {
     ls: String,

@@ -648,9 +648,16 @@ pub(crate) async fn adopt(engine: &Arc<Engine>, running: Vec<(String, i32, u64)>
         .endpoints()
         .into_iter()
         .filter(|ep| {
+            // Gone, stopped, or disconnected by a `network disconnect` that a crash cut short.
             engine
                 .find(&ep.container_id)
-                .map(|c| !c.is_running())
+                .map(|c| {
+                    !c.is_running()
+                        || engine
+                            .networks
+                            .resolve(&ep.network_id)
+                            .is_ok_and(|n| !c.endpoints.contains_key(&n.name))
+                })
                 .unwrap_or(true)
         })
         .collect();

@@ -37,7 +37,8 @@ impl Engine {
         }
         validate(&net, &settings)?;
         if c.is_running() {
-            let ifname = format!("eth{}", self.networks.endpoints_of(&c.id).len());
+            // Names of endpoints still leaving count: their interface may still exist.
+            let ifname = free_ifname(&self.networks.ifnames_of(&c.id));
             self.attach_one(&c, &PathBuf::from(&c.sandbox_key), &net, &settings, &ifname)
                 .await?;
         }
@@ -55,7 +56,7 @@ impl Engine {
     }
 
     pub async fn network_disconnect(
-        &self,
+        self: &std::sync::Arc<Self>,
         net_ref: &str,
         container: &str,
         force: bool,
@@ -94,13 +95,43 @@ impl Engine {
             .into_iter()
             .filter(|e| e.network_id == net.id)
             .collect();
-        self.detach_endpoints(&eps).await;
+        // The container leaves the network now (records, DNS, /etc/hosts, views); the kernel's
+        // veth deletion (~20 ms, RCU grace periods) finishes in the background, and the
+        // endpoint keeps its addresses and interface name until then. A crash meanwhile is
+        // cleaned up at restart (the container's record no longer names the network).
+        self.networks.mark_leaving(&eps);
         let name = net.name.clone();
-        self.update(&c.id, |rec| {
+        let updated = self.update(&c.id, |rec| {
             rec.endpoints.remove(&name);
-        })?;
+        });
         self.refresh_hosts(&c.id);
         self.dns_update(&c.id);
-        Ok(())
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.detach_endpoints(&eps).await;
+        });
+        updated.map(|_| ())
+    }
+}
+
+/// The first `ethN` a container is not using. Counting its endpoints is not enough: after
+/// connect a, b, c and disconnect b, a new network must get eth1, not eth2 (which exists).
+fn free_ifname(used: &[String]) -> String {
+    (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !used.contains(n))
+        .expect("an unbounded range has a free name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_ifname;
+
+    #[test]
+    fn regression_reconnect_after_middle_disconnect_reused_a_taken_ifname() {
+        let used = vec!["eth0".to_string(), "eth2".to_string()];
+        assert_eq!(free_ifname(&used), "eth1");
+        assert_eq!(free_ifname(&[]), "eth0");
+        assert_eq!(free_ifname(&["eth0".into(), "eth1".into()]), "eth2");
     }
 }

@@ -248,9 +248,8 @@ impl Engine {
                 });
             }
         }
-        inner
-            .endpoints
-            .retain(|e| !(e.network_id == ep.network_id && e.container_id == ep.container_id));
+        inner.endpoints.retain(|e| e.endpoint_id != ep.endpoint_id);
+        inner.leaving.remove(&ep.endpoint_id);
         self.store
             .delete(Kind::Endpoints, &ep.key())
             .map_err(Into::into)

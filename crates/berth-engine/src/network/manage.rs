@@ -110,6 +110,13 @@ impl Engine {
             // Every host's endpoints count, not only this one's.
             return self.overlay_remove(&rec).await;
         }
+        // A disconnect just made is still deleting its veth: wait for it (bounded).
+        for _ in 0..500 {
+            if !self.networks.leaving_on(&rec.id) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let users: Vec<String> = self
             .containers()
             .into_iter()

@@ -140,8 +140,13 @@ pub struct EndpointRec {
 }
 
 impl EndpointRec {
+    /// The store key. The endpoint id is part of it: for a moment after a disconnect a
+    /// container can hold a leaving and a new endpoint on the same network.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.network_id, self.container_id)
+        format!(
+            "{}/{}/{}",
+            self.network_id, self.container_id, self.endpoint_id
+        )
     }
 }
 
@@ -149,6 +154,10 @@ impl EndpointRec {
 pub(crate) struct Inner {
     pub nets: Vec<NetworkRec>,
     pub endpoints: Vec<EndpointRec>,
+    /// Endpoints being taken down in the background after a disconnect (by endpoint id): gone
+    /// for every view and for DNS, still holding their addresses and interface names until
+    /// the kernel has deleted their veth.
+    pub leaving: std::collections::HashSet<String>,
     /// network id → one allocator per subnet.
     pub alloc: HashMap<String, Vec<ipam::SubnetAlloc>>,
 }
@@ -222,6 +231,7 @@ impl Networks {
             inner: Mutex::new(Inner {
                 nets,
                 endpoints,
+                leaving: Default::default(),
                 alloc,
             }),
             pools,
@@ -238,17 +248,53 @@ impl Networks {
         v
     }
 
+    /// Every endpoint, except those leaving.
     pub fn endpoints(&self) -> Vec<EndpointRec> {
-        self.lock().endpoints.clone()
+        let inner = self.lock();
+        inner
+            .endpoints
+            .iter()
+            .filter(|e| !inner.leaving.contains(&e.endpoint_id))
+            .cloned()
+            .collect()
     }
 
+    /// A container's endpoints, except those leaving.
     pub fn endpoints_of(&self, container_id: &str) -> Vec<EndpointRec> {
+        let inner = self.lock();
+        inner
+            .endpoints
+            .iter()
+            .filter(|e| e.container_id == container_id && !inner.leaving.contains(&e.endpoint_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Interface names a container holds, leaving endpoints included.
+    pub fn ifnames_of(&self, container_id: &str) -> Vec<String> {
         self.lock()
             .endpoints
             .iter()
             .filter(|e| e.container_id == container_id)
-            .cloned()
+            .map(|e| e.ifname.clone())
             .collect()
+    }
+
+    /// Marks endpoints as leaving (see `Inner::leaving`).
+    pub(crate) fn mark_leaving(&self, eps: &[EndpointRec]) {
+        let mut inner = self.lock();
+        for e in eps {
+            inner.leaving.insert(e.endpoint_id.clone());
+        }
+    }
+
+    /// Whether endpoints on network `id` are still being taken down.
+    pub fn leaving_on(&self, network_id: &str) -> bool {
+        let inner = self.lock();
+        inner
+            .endpoints
+            .iter()
+            .any(|e| e.network_id == network_id && inner.leaving.contains(&e.endpoint_id))
     }
 
     /// Finds a network by full id, name, or unique id prefix (Docker's order).
