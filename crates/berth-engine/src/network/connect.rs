@@ -100,6 +100,11 @@ impl Engine {
         // endpoint keeps its addresses and interface name until then. A crash meanwhile is
         // cleaned up at restart (the container's record no longer names the network).
         self.networks.mark_leaving(&eps);
+        for ep in &eps {
+            if let Err(e) = self.dataplane.unplug(&ep.host_if).await {
+                tracing::warn!("disconnect: {e}");
+            }
+        }
         let name = net.name.clone();
         let updated = self.update(&c.id, |rec| {
             rec.endpoints.remove(&name);

@@ -34,6 +34,8 @@ pub trait Dataplane: Send + Sync {
     async fn remove_link(&self, name: &str) -> Result<(), String>;
     /// Puts an existing host-side veth back on its bridge.
     async fn enslave(&self, host_if: &str, bridge: &str) -> Result<(), String>;
+    /// Takes a host-side veth off its bridge and down: the container is cut off at once.
+    async fn unplug(&self, host_if: &str) -> Result<(), String>;
     async fn attach(&self, a: &Attachment) -> Result<(), String>;
     /// Prefixes routed in berthd's namespace (subnets must not overlap them).
     async fn host_routes(&self) -> Result<Vec<IpNet>, String>;
@@ -108,6 +110,10 @@ impl Dataplane for KernelDataplane {
             .set_master(host_if, bridge)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn unplug(&self, host_if: &str) -> Result<(), String> {
+        self.host.unplug(host_if).await.map_err(|e| e.to_string())
     }
 
     async fn attach(&self, a: &Attachment) -> Result<(), String> {
@@ -245,6 +251,10 @@ pub mod fake {
         async fn remove_link(&self, name: &str) -> Result<(), String> {
             self.call(format!("remove {name}"))
         }
+        async fn unplug(&self, host_if: &str) -> Result<(), String> {
+            self.call(format!("unplug {host_if}"))
+        }
+
         async fn enslave(&self, host_if: &str, bridge: &str) -> Result<(), String> {
             self.call(format!("enslave {host_if} {bridge}"))
         }

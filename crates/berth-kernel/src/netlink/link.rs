@@ -124,6 +124,24 @@ impl Netlink {
         .await
     }
 
+    /// Takes a bridge port off its bridge and down (no frame passes any more); cheap, unlike
+    /// deleting it. A missing link is not an error.
+    pub async fn unplug(&self, name: &str) -> Result<()> {
+        let op = format!("unplug {name}");
+        check_ifname(&op, name)?;
+        let msg = LinkUnspec::new_with_name(name)
+            .nocontroller()
+            .down()
+            .build();
+        self.ack(Req {
+            msg: RouteNetlinkMessage::SetLink(msg),
+            flags: 0,
+            ok_errnos: &[libc::ENODEV],
+            op,
+        })
+        .await
+    }
+
     /// Deletes a link by name; a missing link is not an error.
     pub async fn delete_link(&self, name: &str) -> Result<()> {
         let op = format!("delete link {name}");
