@@ -243,6 +243,42 @@ async fn failed_veth_leaves_nothing_behind() {
     assert!(nl.delete_link("this-name-is-too-long").await.is_err());
 }
 
+/// The kernel's 1024-ports-per-bridge limit is reported as such, not as "Exchange full", and
+/// the refused pair is not left behind.
+#[tokio::test]
+async fn full_bridge_is_a_clear_error() {
+    if !privileged("full_bridge_is_a_clear_error") {
+        return;
+    }
+    let host = Ns::new("full", "host");
+    let c = Ns::new("full", "c");
+    let nl = Netlink::open(&host.path).await.unwrap();
+    nl.ensure_bridge("br-full", None).await.unwrap();
+    let max = berth_kernel::netlink::MAX_BRIDGE_PORTS;
+    for i in 0..max {
+        nl.create_veth(
+            &format!("vf{i}"),
+            "br-full",
+            None,
+            &c.path,
+            &format!("e{i}"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("port {i}: {e}"));
+    }
+    let err = nl
+        .create_veth("vf-over", "br-full", None, &c.path, "e-over")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("br-full") && err.contains("at most 1023 ports"),
+        "{err}"
+    );
+    let names = nl.link_names().await.unwrap();
+    assert!(!names.contains(&"vf-over".to_string()), "left behind");
+}
+
 #[tokio::test]
 async fn current_namespace_handle_reads_links() {
     if !privileged("current_namespace_handle_reads_links") {

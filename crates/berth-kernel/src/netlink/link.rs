@@ -13,6 +13,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+/// Ports a Linux bridge can hold (port numbers 1..1023: `BR_MAX_PORTS` is 1024).
+pub const MAX_BRIDGE_PORTS: usize = 1023;
+
 impl Netlink {
     /// ifindex of a link by name, `None` if there is no such link.
     pub async fn link_index(&self, name: &str) -> Result<Option<u32>> {
@@ -209,6 +212,17 @@ impl Netlink {
         if let Err(KernelError::Netlink { .. }) = &res {
             // Not a refusal from the kernel: the pair may exist. Do not leave it behind.
             let _ = self.delete_link(host_if).await;
+        }
+        if let Err(KernelError::Io { source, .. }) = &res {
+            if source.raw_os_error() == Some(libc::EXFULL) {
+                return Err(KernelError::Netlink {
+                    op: format!("create veth {host_if}"),
+                    message: format!(
+                        "bridge {master} is full: Linux allows at most {} ports (containers) per bridge",
+                        MAX_BRIDGE_PORTS
+                    ),
+                });
+            }
         }
         res?;
         // A bridge port needs no IPv6 of its own. Left on, every port adds link-local and

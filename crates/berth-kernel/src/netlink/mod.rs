@@ -6,6 +6,7 @@
 
 mod addr;
 mod link;
+pub use link::MAX_BRIDGE_PORTS;
 mod monitor;
 pub use monitor::link_deletions;
 mod neigh;
