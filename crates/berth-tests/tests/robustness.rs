@@ -575,3 +575,42 @@ fn garbage_requests_get_an_answer_or_a_close_never_a_hang() {
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     assert!(text.contains("ApiVersion"), "{text}");
 }
+
+/// The API socket is root's (0660, group root) unless `--group` names another group; a group
+/// that does not exist stops berthd before it listens, naming the group.
+#[test]
+fn api_socket_is_root_only_unless_a_group_is_given() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = require_setup!("rb-sock");
+    let meta = std::fs::metadata(env.daemon.socket()).expect("socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+
+    let grouped = Daemon::start_with_args(&env.topo, &["--group", "4242"]);
+    let meta = std::fs::metadata(grouped.socket()).expect("socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!((meta.uid(), meta.gid()), (0, 4242));
+
+    let dir = env.topo.dir().join("badgroup");
+    let sock = dir.join("b.sock");
+    // In the test's host namespace, like every berthd here (it stops before touching it).
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", env.topo.host_ns_path().display()))
+        .arg(berth_tests::bin_path("berthd"))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args(["--group", "no-such-group-berth"])
+        .output()
+        .expect("run berthd");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-group-berth"), "{err}");
+    assert!(
+        !sock.exists() && !dir.join("data").exists(),
+        "something was set up"
+    );
+}

@@ -43,6 +43,10 @@ struct Args {
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Group (name or gid) given access to the API socket besides root (dockerd's `-G`).
+    /// Membership of it is as good as root: the API starts containers.
+    #[arg(short = 'G', long, value_name = "GROUP")]
+    group: Option<String>,
     /// A registry reached over plain HTTP, `HOST:PORT` or a CIDR (repeatable; loopback
     /// registries always are).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
@@ -103,6 +107,8 @@ async fn run(args: Args) -> Result<()> {
         )
     })?;
     let runtime_exe = std::env::current_exe().context("locate berthd executable")?;
+    // Checked before anything is set up: a bad --group changes nothing.
+    let gid = socket_gid(args.group.as_deref())?;
     let cluster = cluster_config(&args)?;
     let pools = if args.default_address_pool.is_empty() {
         berth_engine::network::ipam::default_pools()
@@ -126,7 +132,7 @@ async fn run(args: Args) -> Result<()> {
     let engine = berth_engine::Engine::open(cfg, std::sync::Arc::new(dataplane))
         .await
         .context("open berth state")?;
-    let listener = bind(socket)?;
+    let listener = bind(socket, gid)?;
     tracing::info!(socket, "berthd listening");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -172,8 +178,22 @@ fn cluster_config(args: &Args) -> Result<Option<berth_cluster::ClusterConfig>> {
     }))
 }
 
-/// Binds the API socket: root-owned, mode 0660, replacing a stale socket file.
-fn bind(path: &str) -> Result<tokio::net::UnixListener> {
+/// The gid of `--group`: a group name from the group database, or a number.
+fn socket_gid(group: Option<&str>) -> Result<u32> {
+    let Some(g) = group else { return Ok(0) };
+    if let Ok(n) = g.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(grp)) => Ok(grp.gid.as_raw()),
+        Ok(None) => bail!("--group: no group named {g:?}"),
+        Err(e) => bail!("--group {g:?}: {e}"),
+    }
+}
+
+/// Binds the API socket: owner root, group root (or `--group`), mode 0660, replacing a stale
+/// socket file.
+fn bind(path: &str, gid: u32) -> Result<tokio::net::UnixListener> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -186,6 +206,6 @@ fn bind(path: &str) -> Result<tokio::net::UnixListener> {
     }
     let l = tokio::net::UnixListener::bind(p).with_context(|| format!("listen on {path}"))?;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660))?;
-    nix::unistd::chown(p, Some(0.into()), Some(0.into()))?;
+    nix::unistd::chown(p, Some(0.into()), Some(gid.into()))?;
     Ok(l)
 }
