@@ -42,13 +42,20 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+const CACHE_BYTES: usize = 4 << 20;
+
 pub struct Store {
     db: Database,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)
+        // redb caches up to 1 GiB by default; berth reads its state once at startup and then
+        // only writes, so a small cache keeps berthd's memory from growing with the number of
+        // containers it has seen.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| StoreError(format!("open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(err)?;
         for k in Kind::ALL {
