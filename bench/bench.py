@@ -63,6 +63,11 @@ else:
     IPERF_ROUNDS, IPERF_T = 8, 3
     DNS_T = 10
 N = ATTACH_LEVELS[-1]
+# Pause before every timed connect/disconnect of the probe cycles, for every engine alike, so
+# each operation meets a quiet kernel: work an engine leaves running in the background (berth
+# deletes a disconnected veth after answering; the kernel spends ~20 ms on it under the
+# rtnl lock) is not billed to whichever operation, of any engine, comes next.
+SETTLE_S = float(E.get("BENCH_SETTLE_MS", "100")) / 1000
 # Docker stops growing (its higher levels are then left out, and the report says why) when the
 # machine runs short of memory (each container costs a containerd-shim) or of time.
 DOCKER_MIN_AVAIL_MB = 4096
@@ -520,14 +525,21 @@ def scenario_attach():
         for m in range(ATTACH_M):
             for e in rotate(["berth", "docker", "netavark"], m):
                 try:
+                    settle = lambda: time.sleep(SETTLE_S)
                     if e == "netavark":
+                        settle()
                         r["netavark setup"].append(nv.setup(NV_PROBE, NV_PROBE_IP, "probe"))
+                        settle()
                         r["netavark teardown"].append(nv.teardown(NV_PROBE, NV_PROBE_IP, "probe"))
                     elif e == "berth" or docker_here:
                         eng = berth if e == "berth" else docker
+                        settle()
                         r[f"{e} connect"].append(eng.c("network", "connect", "bench-b", "probe"))
+                        settle()
                         r[f"{e} disconnect"].append(eng.c("network", "disconnect", "bench-b", "probe"))
+                        settle()
                         r[f"{e}-api connect"].append(eng.api.t("POST", "/networks/bench-b/connect", {"Container": "probe"}))
+                        settle()
                         r[f"{e}-api disconnect"].append(eng.api.t("POST", "/networks/bench-b/disconnect", {"Container": "probe"}))
                 except Exception as ex:
                     err(f"{e}: attach/detach (probe)", str(ex))
@@ -935,7 +947,12 @@ def write_report(started, finished):
       "negotiation included) and through the raw API on one kept-alive unix-socket connection "
       "(the daemon's own cost). netavark is timed as Podman runs it: one `netavark setup` / "
       "`teardown` process per container, same bridge, same addresses (the JSON of "
-      "`netavark-setup-bench.sh`). Ratios are reference ÷ berth (how many times faster berth is).\n")
+      "`netavark-setup-bench.sh`). Ratios are reference ÷ berth (how many times faster berth is). "
+      f"Every timed probe operation, of every engine, starts {SETTLE_S * 1000:g} ms after the "
+      "previous one ended (`BENCH_SETTLE_MS`), so each meets a quiet kernel. This matters for "
+      "berth's detach: it answers once the container is cut off (veth off the bridge and down) and "
+      "leaves the kernel's deletion of the veth (~20 ms of RCU grace periods, under the rtnl lock) "
+      "to the background; an attach issued within those ~20 ms, by any engine, waits for it.\n")
     if probes:
         if a.get("docker_n", 0) < max(levels):
             w(f"Docker was grown to {a.get('docker_n')} containers only (each costs a containerd-shim "
