@@ -695,3 +695,34 @@ fn removing_a_container_keeps_the_gateway_of_its_neighbours() {
         broken.join("\n")
     );
 }
+
+/// Regression: while networks were created back to back, the firewall guard kept finding a
+/// network whose rules were not in yet (its record is written before its bridge and rules) and
+/// rebuilt berth's whole ruleset several times a second, logging tampering that never happened.
+#[test]
+fn regression_own_network_churn_was_taken_for_tampering() {
+    let env = require_setup!("heal-churn");
+    let d = &env.daemon;
+    let started = Instant::now();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        let name = format!("churn{i}");
+        d.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.77.{}.0/24", i % 200),
+            &name,
+        ]);
+        d.ok(&["network", "rm", &name]);
+        i += 1;
+    }
+    // Let the guard's last look happen.
+    thread::sleep(Duration::from_millis(500));
+    let log = d.log();
+    assert!(
+        !log.contains("changed behind its back"),
+        "{i} create/rm cycles were taken for tampering:\n{}",
+        d.log_tail(20)
+    );
+}

@@ -167,11 +167,37 @@ impl Engine {
     }
 
     pub(crate) fn firewall_intact(&self) -> bool {
-        let (Ok(Some(inet)), Ok(Some(bridge))) = (
-            berth_kernel::nft::list_table("inet", "berth"),
-            berth_kernel::nft::list_table("bridge", "berth"),
-        ) else {
-            return false;
+        match self.firewall_damage() {
+            None => true,
+            Some(what) => {
+                tracing::debug!("firewall check: {what}");
+                false
+            }
+        }
+    }
+
+    /// What is missing from berth's tables, if anything.
+    fn firewall_damage(&self) -> Option<String> {
+        // What must be there is what berth's state holds both before and after the listing: a
+        // network or port added or removed meanwhile may or may not be in it yet.
+        let nets_before = self.settled_firewall_nets();
+        let ports_before = self.published_ports();
+        // A listing that fails (e.g. a dump interrupted by a concurrent transaction, which berth's
+        // own changes cause all the time) says nothing about damage: try again, and when it
+        // keeps failing, do not call it damage. Only a missing table is.
+        let list = |family: &str| {
+            for _ in 0..3 {
+                if let Ok(t) = berth_kernel::nft::list_table(family, "berth") {
+                    return Ok(t);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(())
+        };
+        let (inet, bridge) = match (list("inet"), list("bridge")) {
+            (Ok(Some(i)), Ok(Some(b))) => (i, b),
+            (Err(()), _) | (_, Err(())) => return None,
+            _ => return Some("a table is missing".into()),
         };
         let base = [
             "vmap @net_out",
@@ -181,17 +207,36 @@ impl Engine {
             "@ports_any4",
             "ip daddr 127.0.0.0/8 drop",
         ];
-        if !base.iter().all(|b| inet.contains(b)) || !bridge.contains("@no_icc4") {
-            return false;
+        let nets_after: Vec<String> = self
+            .settled_firewall_nets()
+            .into_iter()
+            .map(|n| n.key)
+            .collect();
+        let ports_after = self.published_ports();
+        let nets = nets_before
+            .into_iter()
+            .filter(|n| nets_after.contains(&n.key));
+        let ports: Vec<_> = ports_before
+            .into_iter()
+            .filter(|p| ports_after.contains(p))
+            .collect();
+        if let Some(b) = base.iter().find(|b| !inet.contains(*b)) {
+            return Some(format!("no {b:?} in inet berth"));
         }
-        let nets_ok = self.firewall_nets().iter().all(|n| {
-            inet.contains(&format!("chain out_{}", n.key))
-                && inet.contains(&format!("\"{}\"", n.bridge))
-        });
-        let ports_ok = self
-            .published_ports()
+        if !bridge.contains("@no_icc4") {
+            return Some("no @no_icc4 in bridge berth".into());
+        }
+        for n in nets {
+            if !inet.contains(&format!("chain out_{}", n.key)) {
+                return Some(format!("no chain out_{}", n.key));
+            }
+            if !inet.contains(&format!("\"{}\"", n.bridge)) {
+                return Some(format!("bridge {} not in the sets", n.bridge));
+            }
+        }
+        ports
             .iter()
-            .all(|p| inet.contains(&format!("{} . {} :", p.proto, p.host_port)));
-        nets_ok && ports_ok
+            .find(|p| !inet.contains(&format!("{} . {} :", p.proto, p.host_port)))
+            .map(|p| format!("no forwarding of {}/{}", p.host_port, p.proto))
     }
 }

@@ -36,9 +36,12 @@ impl Engine {
             // Reserve name, subnets and bridge name before any await.
             inner.alloc.insert(rec.id.clone(), allocators(&rec));
             inner.nets.push(rec.clone());
+            inner.pending.insert(rec.id.clone());
             rec
         };
-        if let Err(e) = self.bring_up(&rec, true).await {
+        let up = self.bring_up(&rec, true).await;
+        self.networks.lock().pending.remove(&rec.id);
+        if let Err(e) = up {
             self.forget_network(&rec.id);
             return Err(e);
         }
@@ -196,6 +199,17 @@ impl Engine {
             .flat_map(|c| c.link_passes)
             .collect();
         firewall::full(&self.firewall_nets(), &self.published_ports(), &links)
+    }
+
+    /// The networks whose rules must be in place now (not those being created).
+    pub(crate) fn settled_firewall_nets(&self) -> Vec<firewall::FwNet> {
+        let inner = self.networks.lock();
+        inner
+            .nets
+            .iter()
+            .filter(|n| n.is_bridge() && !inner.pending.contains(&n.id))
+            .map(|n| n.fw())
+            .collect()
     }
 
     pub(crate) fn firewall_nets(&self) -> Vec<firewall::FwNet> {

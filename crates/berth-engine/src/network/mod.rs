@@ -158,6 +158,9 @@ pub(crate) struct Inner {
     /// for every view and for DNS, still holding their addresses and interface names until
     /// the kernel has deleted their veth.
     pub leaving: std::collections::HashSet<String>,
+    /// Networks whose bridge and rules are being made (by id): the firewall guard does not
+    /// expect their rules yet.
+    pub pending: std::collections::HashSet<String>,
     /// network id → one allocator per subnet.
     pub alloc: HashMap<String, Vec<ipam::SubnetAlloc>>,
 }
@@ -232,6 +235,7 @@ impl Networks {
                 nets,
                 endpoints,
                 leaving: Default::default(),
+                pending: Default::default(),
                 alloc,
             }),
             pools,
