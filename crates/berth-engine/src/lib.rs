@@ -12,6 +12,7 @@ pub mod events;
 pub mod filters;
 pub mod ids;
 pub mod image;
+pub mod memory;
 pub mod network;
 pub mod store;
 pub mod timing;

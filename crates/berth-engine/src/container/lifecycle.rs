@@ -499,7 +499,7 @@ impl Engine {
         if !errors.is_empty() {
             tracing::warn!(id = %c.id, "container removed with cleanup errors: {}", errors.join("; "));
         }
-        crate::timing::trim_memory_soon();
+        crate::memory::trim_memory_soon();
         Ok(())
     }
 

@@ -128,9 +128,12 @@ impl Engine {
     }
 
     /// Brings container `id`'s records up to date (after start, stop, connect, disconnect).
-    pub(crate) fn dns_update(&self, id: &str) {
+    /// Returns whether it is on a user-defined network (has records to serve).
+    pub(crate) fn dns_update(&self, id: &str) -> bool {
         let c = self.container_dns(id);
+        let on_user_net = c.is_some();
         self.dns_records.write().set_container(id, c);
+        on_user_net
     }
 
     /// Adds or removes the records of another host's endpoint on an overlay network.
@@ -171,12 +174,7 @@ impl Engine {
 
     /// Serves 127.0.0.11 in the container's namespace if it is on a user-defined network.
     pub(crate) async fn dns_serve(&self, c: &crate::container::Container) {
-        self.dns_update(&c.id);
-        let on_user_net = self.networks.endpoints_of(&c.id).iter().any(|e| {
-            self.networks
-                .resolve(&e.network_id)
-                .is_ok_and(|n| n.is_bridge() && !n.is_default_bridge())
-        });
+        let on_user_net = self.dns_update(&c.id);
         if !on_user_net || c.sandbox_key.is_empty() || self.dns_handles().contains_key(&c.id) {
             return;
         }
