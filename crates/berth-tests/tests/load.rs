@@ -12,12 +12,10 @@
 //! Figures (cycles, operations per second, RSS and descriptors at the start, peak and end) are
 //! printed; run with `--nocapture` to see them.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use berth_tests::leaks::{counts, fd_summary, usage, PeakSampler};
 use berth_tests::{
     berth_timeout, require_setup, wait_until, Daemon, Output, TestEnv, BUSYBOX_IMAGE as BB,
 };
@@ -27,62 +25,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// What must come back to where it started.
-#[derive(Debug, Clone, PartialEq)]
-struct Counts {
-    veths: usize,
-    netns: usize,
-    /// (family table set) → number of elements, for berth's tables.
-    nft: BTreeMap<String, usize>,
-}
-
-/// What may grow a little.
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    fds: usize,
-    rss_kb: u64,
-}
-
-fn counts(env: &TestEnv) -> Counts {
-    let links = env.topo.in_host(&["ip", "-o", "link"]).stdout;
-    let veths = links.lines().filter(|l| l.contains(": veth")).count();
-    let netns = std::fs::read_dir(env.daemon.exec_root().join("netns"))
-        .map(|r| r.count())
-        .unwrap_or(0);
-    let o = env.topo.in_host(&["nft", "-j", "list", "ruleset"]);
-    assert!(o.success(), "{o}");
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("nft -j output");
-    let mut nft = BTreeMap::new();
-    for item in v["nftables"].as_array().into_iter().flatten() {
-        for kind in ["set", "map"] {
-            let s = &item[kind];
-            if s.is_object() && s["table"] == "berth" {
-                let key = format!(
-                    "{} berth {}",
-                    s["family"].as_str().unwrap_or("?"),
-                    s["name"].as_str().unwrap_or("?")
-                );
-                nft.insert(key, s["elem"].as_array().map(|a| a.len()).unwrap_or(0));
-            }
-        }
-    }
-    Counts { veths, netns, nft }
-}
-
-fn usage(pid: u32) -> Usage {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|r| r.count())
-        .unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Usage { fds, rss_kb }
 }
 
 /// One client's loop. Returns (cycles, CLI operations, errors).
@@ -206,26 +148,10 @@ fn churn_under_concurrent_clients_leaks_nothing() {
         "warm-up cycle failed:\n{}",
         warm.2.join("\n")
     );
-    let base = counts(&env);
+    let base = counts(&env.topo, d);
     let u0 = usage(pid);
     assert_eq!(base.veths, 0, "{base:?}");
-
-    // A sampler for the peaks.
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(Mutex::new(u0));
-    let sampler = {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let u = usage(pid);
-                let mut p = peak.lock().unwrap();
-                p.fds = p.fds.max(u.fds);
-                p.rss_kb = p.rss_kb.max(u.rss_kb);
-                drop(p);
-                thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
+    let sampler = PeakSampler::start(pid);
 
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(secs);
@@ -245,21 +171,19 @@ fn churn_under_concurrent_clients_leaks_nothing() {
             .collect()
     });
     let elapsed = t0.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
+    let p = sampler.finish();
     let cycles: u64 = results.iter().map(|r| r.0).sum();
     let ops: u64 = results.iter().map(|r| r.1).sum();
     let errors: Vec<String> = results.into_iter().flat_map(|r| r.2).collect();
 
     // Give asynchronous teardown (exit watchers) a moment, then compare.
-    let mut now = counts(&env);
+    let mut now = counts(&env.topo, d);
     wait_until(Duration::from_secs(5), || {
-        now = counts(&env);
+        now = counts(&env.topo, d);
         now == base
     });
     let left = d.ok(&["ps", "-a", "-q"]);
     let u1 = usage(pid);
-    let p = *peak.lock().unwrap();
     println!(
         "load: {nclients} clients for {:.1} s: {cycles} cycles ({:.2}/s), {ops} CLI operations ({:.1}/s), {} errors",
         elapsed.as_secs_f64(),
@@ -312,28 +236,4 @@ fn churn_under_concurrent_clients_leaks_nothing() {
         "berthd panicked:\n{}",
         d.log_tail(60)
     );
-}
-
-/// What berthd's descriptors point at, grouped (for a leak report).
-fn fd_summary(pid: u32) -> String {
-    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let t = std::fs::read_link(e.path())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let k = match t.split_once(':') {
-            Some((k, _)) if !t.starts_with('/') => k.to_string(),
-            _ => t,
-        };
-        *kinds.entry(k).or_default() += 1;
-    }
-    kinds
-        .into_iter()
-        .map(|(k, n)| format!("{n:5} {k}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
