@@ -41,11 +41,13 @@ impl Engine {
             let ifname = free_ifname(&self.networks.ifnames_of(&c.id));
             self.attach_one(&c, &PathBuf::from(&c.sandbox_key), &net, &settings, &ifname)
                 .await?;
+            crate::crash::point("connect");
         }
         let name = net.name.clone();
         self.update(&c.id, |rec| {
             rec.endpoints.insert(name, settings);
         })?;
+        crate::crash::point("connect");
         self.refresh_hosts(&c.id);
         if let Ok(now) = self.find(&c.id) {
             if now.is_running() {
@@ -105,14 +107,17 @@ impl Engine {
                 tracing::warn!("disconnect: {e}");
             }
         }
+        crate::crash::point("disconnect");
         let name = net.name.clone();
         let updated = self.update(&c.id, |rec| {
             rec.endpoints.remove(&name);
         });
+        crate::crash::point("disconnect");
         self.refresh_hosts(&c.id);
         self.dns_update(&c.id);
         let engine = self.clone();
         tokio::spawn(async move {
+            crate::crash::point("disconnect");
             engine.detach_endpoints(&eps).await;
         });
         updated.map(|_| ())

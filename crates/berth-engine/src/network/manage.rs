@@ -73,7 +73,9 @@ impl Engine {
                 .await
                 .map_err(EngineError::Internal)?;
             undo.push("bridge");
-            crate::crash::point("network-create");
+            if new {
+                crate::crash::point("network-create");
+            }
             self.dataplane
                 .route_localnet(&rec.bridge)
                 .map_err(EngineError::Internal)?;
@@ -142,15 +144,18 @@ impl Engine {
         }
         self.forget_network(&rec.id);
         let mut errors = Vec::new();
+        crate::crash::point("network-rm");
         if let Err(e) = self.dataplane.firewall(&firewall::remove(&rec.fw())) {
             // The incremental change failed (rules altered behind our back): rebuild ours.
             if let Err(e2) = self.dataplane.firewall(&self.firewall_full()) {
                 errors.push(format!("firewall: {e}; rebuild: {e2}"));
             }
         }
+        crate::crash::point("network-rm");
         if let Err(e) = self.dataplane.remove_link(&rec.bridge).await {
             errors.push(format!("bridge {}: {e}", rec.bridge));
         }
+        crate::crash::point("network-rm");
         if let Err(e) = self.store.delete(Kind::Networks, &rec.id) {
             errors.push(e.to_string());
         }
