@@ -14,6 +14,7 @@ impl Engine {
         container: &str,
         settings: EndpointSettings,
     ) -> Result<()> {
+        let mut phases = crate::timing::Phases::new("connect");
         let net = self.networks.resolve(net_ref)?;
         let c = self.find(container)?;
         let mode = c.network_mode().to_string();
@@ -36,6 +37,7 @@ impl Engine {
             )));
         }
         validate(&net, &settings)?;
+        phases.mark("check");
         if c.is_running() {
             // Names of endpoints still leaving count: their interface may still exist.
             let ifname = free_ifname(&self.networks.ifnames_of(&c.id));
@@ -43,17 +45,22 @@ impl Engine {
                 .await?;
             crate::crash::point("connect");
         }
+        phases.mark("attach");
         let name = net.name.clone();
         self.update(&c.id, |rec| {
             rec.endpoints.insert(name, settings);
         })?;
         crate::crash::point("connect");
+        phases.mark("record");
         self.refresh_hosts(&c.id);
+        phases.mark("hosts");
         if let Ok(now) = self.find(&c.id) {
             if now.is_running() {
                 self.dns_serve(&now).await;
             }
         }
+        phases.mark("dns");
+        phases.done(&c.id);
         Ok(())
     }
 

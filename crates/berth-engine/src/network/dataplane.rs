@@ -117,12 +117,15 @@ impl Dataplane for KernelDataplane {
     }
 
     async fn attach(&self, a: &Attachment) -> Result<(), String> {
+        let mut phases = crate::timing::Phases::new("dataplane attach");
         self.host
             .create_veth(&a.host_if, &a.bridge, a.mtu, &a.netns, &a.ifname)
             .await
             .map_err(|e| e.to_string())?;
+        phases.mark("veth");
         let inside = async {
             let ns = berth_kernel::netlink::Netlink::open(&a.netns).await?;
+            phases.mark("socket");
             ns.configure_interface(&a.ifname, Some(a.mac), a.mtu, &a.addrs, a.gw4, a.gw6)
                 .await
         };
@@ -130,6 +133,8 @@ impl Dataplane for KernelDataplane {
             let _ = self.host.delete_link(&a.host_if).await;
             return Err(e.to_string());
         }
+        phases.mark("inside");
+        phases.done(&a.host_if);
         Ok(())
     }
 

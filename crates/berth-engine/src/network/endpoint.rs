@@ -270,16 +270,20 @@ impl Engine {
                 net.name, net.driver
             )));
         }
+        let mut phases = crate::timing::Phases::new("attach");
         let ep = if net.is_overlay() {
             self.allocate_overlay_endpoint(c, net, settings, ifname)
                 .await?
         } else {
             self.allocate_endpoint(c, net, settings, ifname)?
         };
+        phases.mark("allocate");
         let a = attachment(net, &ep, netns);
         crate::crash::point("attach");
         let attached = self.dataplane.attach(&a).await;
         crate::crash::point("attach");
+        phases.mark("kernel");
+        phases.done(&ep.endpoint_id);
         if let Err(e) = attached {
             if net.is_overlay() {
                 self.overlay_withdraw(&ep).await;
