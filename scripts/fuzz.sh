@@ -4,6 +4,7 @@
 # flag-value parsers (berth-cli: flags). CI runs them briefly; by hand, run them longer:
 #   scripts/fuzz.sh 600            # ten minutes each
 #   FUZZ_SANITIZER=address scripts/fuzz.sh 600
+#   FUZZ_DEV=1 scripts/fuzz.sh 15   # what CI runs
 # A crash stops the run with libFuzzer's report and leaves the input under
 # crates/<crate>/fuzz/artifacts/<target>/; turn it into a regression test next to the code.
 #
@@ -17,6 +18,11 @@ export PATH="${HOME:-/root}/.cargo/bin:$PATH"
 
 secs="${1:-20}"
 sanitizer="${FUZZ_SANITIZER:-none}"
+# FUZZ_DEV=1: unoptimised build (CI: the build, not the run, is what takes time there).
+profile=()
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+  profile=(--dev)
+fi
 target_dir="${FUZZ_TARGET_DIR:-$PWD/target/fuzz}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -34,7 +40,7 @@ for spec in berth-dns:handle berth-api:route berth-cli:flags; do
     mkdir -p "corpus/$target"
     log="$(mktemp)"
     status=0
-    cargo fuzz run -s "$sanitizer" --target-dir "$target_dir" "$target" "corpus/$target" -- \
+    cargo fuzz run "${profile[@]}" -s "$sanitizer" --target-dir "$target_dir" "$target" "corpus/$target" -- \
       -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1 || status=$?
     if [ "$status" -ne 0 ]; then
       tail -n 60 "$log"
