@@ -205,6 +205,7 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
     );
     let held = addresses(d).unwrap_or_else(|e| panic!("after filling: {e}"));
     assert_eq!(held.len() as u64, pop + 2, "endpoints on {NET}: {held:?}");
+    let u_filled = usage(pid);
 
     // Churn, with the canaries checking all along.
     let stop = AtomicBool::new(false);
@@ -235,6 +236,7 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
     let churned = t_churn.elapsed();
     let mut c = out.into_inner().unwrap_or_else(|e| e.into_inner());
     let held = addresses(d);
+    let u_churned = usage(pid);
 
     // Drain.
     let t_drain = Instant::now();
@@ -291,8 +293,9 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
         checks.load(Ordering::Relaxed)
     );
     println!(
-        "berthd RSS {} kB at the start, {} kB peak, {} kB at the end; open fds {} / {} / {}",
-        u0.rss_kb, peak.rss_kb, u1.rss_kb, u0.fds, peak.fds, u1.fds
+        "berthd RSS {} kB at the start, {} kB filled, {} kB after the churn, {} kB peak, {} kB at the end; open fds {} / {} / {} / {} / {}",
+        u0.rss_kb, u_filled.rss_kb, u_churned.rss_kb, peak.rss_kb, u1.rss_kb,
+        u0.fds, u_filled.fds, u_churned.fds, peak.fds, u1.fds
     );
 
     assert!(
@@ -331,6 +334,21 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
     assert_eq!(
         now, base,
         "veths / pinned namespaces / nft elements after the drain"
+    );
+    // The same population before and after the churn: memory and descriptors must not have grown
+    // with the number of containers replaced.
+    assert!(
+        u_churned.rss_kb <= u_filled.rss_kb + u_filled.rss_kb / 5 + 8 * 1024,
+        "berthd's RSS grew during the churn: {} kB filled, {} kB after {} replacements",
+        u_filled.rss_kb,
+        u_churned.rss_kb,
+        c.runs.len()
+    );
+    assert!(
+        u_churned.fds <= u_filled.fds + 10,
+        "berthd's descriptors grew during the churn: {} filled, {} after",
+        u_filled.fds,
+        u_churned.fds
     );
     assert!(
         u1.fds <= u0.fds + 10,
