@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod http;
 pub mod image;
+pub mod prober;
 pub mod registry;
 pub mod skip;
 pub mod topology;
