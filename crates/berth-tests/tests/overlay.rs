@@ -539,6 +539,95 @@ fn overlay_rm_refused_while_in_use_then_removed_everywhere() {
     );
 }
 
+/// An address belongs to the cluster, not to a host: two hosts starting a
+/// container with the same `--ip` at the same moment get one success and one
+/// "already in use" (the claim in etcd decides, whatever each host had heard
+/// of), and the loser gets the address once the winner is gone.
+#[test]
+fn same_ip_started_on_two_hosts_at_once_one_wins_the_other_gets_it_once_free() {
+    let c = require_cluster!("ov-ipclaim");
+    c.d(1).ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.0.7.0/24",
+        "ovnet",
+    ]);
+    for i in 2..=3 {
+        wait_net(&c, i, "ovnet", Duration::from_secs(5));
+    }
+    for (i, name) in [(1, "a1"), (2, "b2")] {
+        let mut args = vec![
+            "create",
+            "--name",
+            name,
+            "--hostname",
+            name,
+            "--network",
+            "ovnet",
+            "--ip",
+            "10.0.7.50",
+            BB,
+        ];
+        args.extend_from_slice(HTTPD);
+        c.d(i).ok(&args);
+    }
+    let (r1, r2) = thread::scope(|s| {
+        let h1 = s.spawn(|| c.d(1).berth(&["start", "a1"]));
+        let h2 = s.spawn(|| c.d(2).berth(&["start", "b2"]));
+        (h1.join().unwrap(), h2.join().unwrap())
+    });
+    assert_eq!(
+        u8::from(r1.success()) + u8::from(r2.success()),
+        1,
+        "exactly one of the two starts must get 10.0.7.50:\n{r1}\n{r2}\n{}",
+        c.logs(30)
+    );
+    let ((winner, wd), (loser, ld, lost)) = if r1.success() {
+        (("a1", c.d(1)), ("b2", c.d(2), r2))
+    } else {
+        (("b2", c.d(2)), ("a1", c.d(1), r1))
+    };
+    assert!(
+        lost.err()
+            .contains("address 10.0.7.50 is already in use on network ovnet"),
+        "{loser}'s start should say the address is taken:\n{lost}"
+    );
+    web(c.d(3), "c3", "ovnet");
+    assert_reaches(
+        &c,
+        c.d(3),
+        "c3",
+        winner,
+        "10.0.7.50",
+        Duration::from_secs(10),
+    );
+    wd.ok(&["rm", "-f", winner]);
+    let mut last = None;
+    let ok = wait_until(Duration::from_secs(5), || {
+        let o = ld.berth(&["start", loser]);
+        let ok = o.success();
+        last = Some(o);
+        ok
+    });
+    assert!(
+        ok,
+        "{loser} should get 10.0.7.50 once {winner} is gone: {}\n{}",
+        last.map(|o| o.to_string()).unwrap_or_default(),
+        c.logs(30)
+    );
+    assert_reaches(
+        &c,
+        c.d(3),
+        "c3",
+        loser,
+        "10.0.7.50",
+        Duration::from_secs(10),
+    );
+}
+
 /// Scenario 5: A host whose berthd is SIGKILLed loses its endpoints on the other
 /// hosts within the lease TTL (its containers keep running); a restarted
 /// berthd publishes them again.

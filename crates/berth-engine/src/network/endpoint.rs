@@ -214,13 +214,13 @@ impl Engine {
                                 });
                         }
                     }
-                    if requested(settings)?
-                        .iter()
-                        .any(|w| ep.addrs.iter().any(|a| a.addr() == *w))
+                    if let Some(w) = requested(settings)?
+                        .into_iter()
+                        .find(|w| ep.addrs.iter().any(|a| a.addr() == *w))
                     {
                         return Err(EngineError::Conflict(format!(
-                            "address {:?} is already in use on network {}",
-                            ep.addrs, net.name
+                            "address {w} is already in use on network {}",
+                            net.name
                         )));
                     }
                 }

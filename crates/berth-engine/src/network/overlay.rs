@@ -379,7 +379,9 @@ impl Engine {
     }
 
     /// After a local attach to an overlay network: claim the addresses cluster-wide and
-    /// publish the endpoint. On a lost claim the caller retries with another address.
+    /// publish the endpoint, in one etcd transaction (one round trip before other hosts can
+    /// program it; no claim is left behind when the publication fails). On a lost claim the
+    /// caller retries with another address.
     pub(crate) async fn overlay_publish(
         &self,
         c: &crate::container::Container,
@@ -387,25 +389,20 @@ impl Engine {
         ep: &EndpointRec,
     ) -> Result<bool> {
         let cl = self.cluster()?.clone();
-        for a in &ep.addrs {
-            let k = key("ips", &format!("{}/{}", net.id, a.addr()));
-            if !cl
-                .claim(&k, ep.endpoint_id.as_bytes().to_vec(), true)
-                .await
-                .map_err(cerr)?
-            {
-                return Ok(false);
-            }
-        }
+        let claims: Vec<(String, Vec<u8>)> = ep
+            .addrs
+            .iter()
+            .map(|a| {
+                let k = key("ips", &format!("{}/{}", net.id, a.addr()));
+                (k, ep.endpoint_id.as_bytes().to_vec())
+            })
+            .collect();
         let oe = overlay_endpoint(&cl, c, net, ep);
         let json = serde_json::to_vec(&oe).map_err(|e| EngineError::Internal(e.to_string()))?;
-        cl.put_owned(
-            &key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id)),
-            json,
-        )
-        .await
-        .map_err(cerr)?;
-        Ok(true)
+        let k = key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id));
+        cl.claim_and_put_owned(&claims, &[(k, json)])
+            .await
+            .map_err(cerr)
     }
 
     async fn overlay_republish(
