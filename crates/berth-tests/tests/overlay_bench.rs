@@ -159,6 +159,7 @@ impl Convergence {
 fn converge(c: &Cluster, prober: &Prober, n: usize) -> Convergence {
     let mut out = Convergence::default();
     let starters = c.len() - 1;
+    let verbose = std::env::var_os("OVERLAY_BENCH_VERBOSE").is_some();
     for k in 0..n {
         let d = c.d(1 + k % starters);
         let name = format!("bn{k}");
@@ -166,10 +167,28 @@ fn converge(c: &Cluster, prober: &Prober, n: usize) -> Convergence {
         // Background work of the previous start is not billed to this one.
         thread::sleep(Duration::from_millis(100));
         let watching = prober.watch(&name, ip, Some(80));
-        let t0 = Instant::now();
+        let (t0, wall) = (Instant::now(), std::time::SystemTime::now());
         web(d, &name, Some(&ip.to_string()));
         let run = t0.elapsed();
         let seen = watching.wait(Duration::from_secs(10).saturating_sub(t0.elapsed()));
+        if verbose {
+            let ms = |t: Option<Instant>| {
+                t.map(|t| format!("{:.1}", (t - t0).as_secs_f64() * 1e3))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "  {name} on host {}: run invoked at unix {:.6}; run {:.1} ms, addr {}, dns {}, name {}, tcp {}",
+                1 + k % starters,
+                wall.duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+                run.as_secs_f64() * 1e3,
+                ms(seen.by_addr),
+                ms(seen.resolved.map(|r| r.0)),
+                ms(seen.by_name),
+                ms(seen.tcp),
+            );
+        }
         out.add(&name, t0, run, seen);
     }
     out

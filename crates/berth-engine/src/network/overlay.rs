@@ -524,8 +524,10 @@ impl Engine {
                 } else {
                     e.remote_eps().remove(&ep.endpoint_id);
                 }
+                let t = std::time::Instant::now();
                 e.program_remote(&ep, add).await;
                 e.dns_remote(&ep, add);
+                tracing::debug!(endpoint = %ep.endpoint_id, name = %ep.name, add, "overlay: remote endpoint programmed in {:?}", t.elapsed());
             }
         });
     }
