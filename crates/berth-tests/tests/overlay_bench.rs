@@ -17,9 +17,13 @@
 //!   container retries unanswered ARP every 10 ms (the kernel's floor)
 //!   instead of every second, so the figure is berth's, not ARP backoff.
 //! - Throughput: iperf3 (5 s, `OVERLAY_BENCH_ROUNDS` rounds (default 5)
-//!   alternating, median) between an overlay container
-//!   on host 1 and one on host 2, and between a plain VXLAN device pair in
-//!   the same two host namespaces over the same underlay.
+//!   alternating, median) between the network namespaces of a container on
+//!   host 1 and one on host 2 (overlay), and between the two host namespaces
+//!   over a plain VXLAN device pair on the same underlay (raw). Both ends are
+//!   spawned by this test in both cases, so only the path differs. A third
+//!   series runs iperf3 as berth containers: each is a session of its own,
+//!   hence (with `kernel.sched_autogroup_enabled=1`) a scheduler group of its
+//!   own, which on a busy machine costs throughput that is not the path's.
 //!
 //! Everything lives in throwaway namespaces and is torn down by `Drop`, also
 //! when the test fails.
@@ -213,8 +217,9 @@ fn iperf_bps(json: &str) -> Option<f64> {
     v["end"]["sum_received"]["bits_per_second"].as_f64()
 }
 
-/// One iperf3 run over the overlay: client container on host 1 → server container `ips`.
-fn overlay_iperf(c: &Cluster, server: Ipv4Addr) -> f64 {
+/// One iperf3 run as berth containers: a client container on host 1 → the
+/// server container `ips` on host 2.
+fn container_iperf(c: &Cluster, server: Ipv4Addr) -> f64 {
     let mut got = None;
     let srv = server.to_string();
     let ok = wait_until(Duration::from_secs(20), || {
@@ -238,21 +243,28 @@ fn overlay_iperf(c: &Cluster, server: Ipv4Addr) -> f64 {
     got.expect("checked")
 }
 
-/// One iperf3 run over a plain VXLAN pair between the host namespaces of hosts 1 and 2.
-fn raw_iperf(c: &Cluster) -> f64 {
-    let mut server = berth_tests::ns_command(c.topo(2).host_ns(), "iperf3");
+/// One iperf3 run between two network namespaces, both ends spawned by this
+/// process (so both paths are measured with the same processes): server in
+/// `server_ns` on `addr:5299`, client in `client_ns`.
+fn netns_iperf(client_ns: &str, server_ns: &str, addr: &str) -> f64 {
+    let mut server = Command::new("nsenter");
     server
-        .args(["-s", "-1", "-B", "192.168.242.2"])
+        .arg(format!("--net={server_ns}"))
+        .args(["iperf3", "-s", "-1", "-p", "5299", "-B", addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _server = KillOnDrop(server.spawn().expect("spawn iperf3 -s"));
     let mut got = None;
     wait_until(Duration::from_secs(10), || {
-        let o = c.in_host(1, &["iperf3", "-c", "192.168.242.2", "-t", "5", "-J"]);
-        got = iperf_bps(&o.stdout);
+        let o = Command::new("nsenter")
+            .arg(format!("--net={client_ns}"))
+            .args(["iperf3", "-c", addr, "-p", "5299", "-t", "5", "-J"])
+            .output()
+            .expect("spawn iperf3 -c");
+        got = iperf_bps(&String::from_utf8_lossy(&o.stdout));
         got.is_some()
     });
-    got.expect("iperf3 over raw VXLAN failed")
+    got.unwrap_or_else(|| panic!("iperf3 {client_ns} -> {server_ns} ({addr}) failed"))
 }
 
 fn raw_vxlan(c: &Cluster, i: usize, remote: usize) {
@@ -276,6 +288,24 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+fn gbits(v: &[f64]) -> String {
+    let each: Vec<String> = v.iter().map(|b| format!("{:.2}", b / 1e9)).collect();
+    format!(
+        "{:.2} Gbit/s [{}]",
+        median(v.to_vec()) / 1e9,
+        each.join(", ")
+    )
+}
+
+fn container_netns(d: &Daemon, name: &str) -> String {
+    let pid = d.inspect(name)["State"]["Pid"].as_i64().unwrap_or(0);
+    assert!(pid > 0, "{name} has no pid");
+    format!("/proc/{pid}/ns/net")
+}
+
+/// Overlay (container on host 1 → container on host 2) vs raw VXLAN (host 1's
+/// namespace → host 2's), rounds alternating; and iperf3 run as berth
+/// containers themselves, for comparison.
 fn throughput(c: &Cluster) {
     if berth_tests::util::which("iperf3").is_none() {
         println!("iperf3 not installed: throughput part skipped");
@@ -294,28 +324,33 @@ fn throughput(c: &Cluster) {
     ]);
     assert!(is_hex_id(&id, 64));
     let ips = ip4(c.d(2), "ips", "ovnet");
+    let (client_ns, server_ns) = (
+        container_netns(c.d(1), "warm1"),
+        container_netns(c.d(2), "ips"),
+    );
     raw_vxlan(c, 1, 2);
     raw_vxlan(c, 2, 1);
+    let (h1, h2) = (
+        c.topo(1).host_ns_path().display().to_string(),
+        c.topo(2).host_ns_path().display().to_string(),
+    );
     let rounds = env_num("OVERLAY_BENCH_ROUNDS", 5).max(1);
-    let (mut ov, mut raw) = (Vec::new(), Vec::new());
+    let (mut ov, mut raw, mut cont) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        ov.push(overlay_iperf(c, ips));
-        raw.push(raw_iperf(c));
+        ov.push(netns_iperf(&client_ns, &server_ns, &ips.to_string()));
+        raw.push(netns_iperf(&h1, &h2, "192.168.242.2"));
+        cont.push(container_iperf(c, ips));
     }
-    let (o, r) = (median(ov.clone()), median(raw.clone()));
-    let g = |v: &[f64]| {
-        v.iter()
-            .map(|b| format!("{:.2}", b / 1e9))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    println!("cross-host TCP throughput, iperf3 5 s, {rounds} rounds alternating, median [each]:");
+    println!("  overlay, container 1 -> container 2:  {}", gbits(&ov));
+    println!("  raw VXLAN, host 1 -> host 2:          {}", gbits(&raw));
     println!(
-        "cross-host TCP throughput (iperf3 5 s, median of {rounds}, alternating): overlay {:.2} Gbit/s [{}], raw VXLAN {:.2} Gbit/s [{}]: {:.0}% of raw",
-        o / 1e9,
-        g(&ov),
-        r / 1e9,
-        g(&raw),
-        100.0 * o / r
+        "  overlay / raw:                        {:.0}%",
+        100.0 * median(ov) / median(raw)
+    );
+    println!(
+        "  overlay, iperf3 as berth containers:  {} (own sessions, so own scheduler autogroups)",
+        gbits(&cont)
     );
 }
 
