@@ -28,6 +28,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use berth_tests::cluster::Cluster;
+use berth_tests::prober::{quick_arp, Prober};
 use berth_tests::{
     interfaces_from_ip_link, is_hex_id, wait_for_status, wait_until, Daemon, Topology,
     BUSYBOX_IMAGE as BB,
@@ -625,6 +626,56 @@ fn same_ip_started_on_two_hosts_at_once_one_wins_the_other_gets_it_once_free() {
         loser,
         "10.0.7.50",
         Duration::from_secs(10),
+    );
+}
+
+/// Regression: a new container's name resolved on other hosts before its own
+/// host had wired it (the endpoint was published before the veth existed),
+/// so an ordinary client there (resolve, then connect) lost its first SYN and
+/// waited for the kernel's retransmission a second later. Now a name resolves
+/// elsewhere only once the container is reachable: from the first answer,
+/// the connect works without a retransmission.
+#[test]
+fn name_resolves_on_other_hosts_only_once_the_container_is_reachable() {
+    let c = require_cluster!("ov-order");
+    c.d(1).ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.0.8.0/24",
+        "ovnet",
+    ]);
+    for i in 2..=3 {
+        wait_net(&c, i, "ovnet", Duration::from_secs(5));
+    }
+    web(c.d(2), "watch", "ovnet");
+    let pid = state_pid(c.d(2), "watch");
+    let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    quick_arp(&ns).unwrap_or_else(|e| panic!("{e}"));
+    let prober = Prober::start(&ns, Duration::from_millis(2)).unwrap_or_else(|e| panic!("{e}"));
+    let mut late = Vec::new();
+    for k in 0..20 {
+        let name = format!("n{k}");
+        let watching = prober.watch(&name, Ipv4Addr::new(10, 0, 8, 100 + k), Some(80));
+        let mut args = vec!["run", "-d", "--name", &name, "--network", "ovnet", "--ip"];
+        let ip = format!("10.0.8.{}", 100 + k);
+        args.extend([ip.as_str(), BB]);
+        args.extend_from_slice(HTTPD);
+        c.d(1).ok(&args);
+        let seen = watching.wait(Duration::from_secs(5));
+        match (seen.resolved, seen.client) {
+            (Some((r, _)), Some(t)) if t - r < Duration::from_millis(500) => {}
+            _ => late.push(format!("{name}: {seen:?}")),
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "a client on host 2 that resolved the name and connected at once had to wait for a \
+         retransmission (or never got through):\n{}\n{}",
+        late.join("\n"),
+        c.logs(30)
     );
 }
 

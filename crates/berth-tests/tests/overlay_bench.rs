@@ -12,7 +12,10 @@
 //!   network namespace that sends an ICMP echo to the new container's
 //!   address, a DNS query for its name to 127.0.0.11, and (once resolved) an
 //!   echo to the resolved address, and a TCP connect to port 80 (where the
-//!   container's busybox httpd listens), every 5 ms, with no per-try timeout.
+//!   container's busybox httpd listens), every 5 ms, with no per-try timeout;
+//!   and an ordinary client: once the name resolves, one connect to the
+//!   resolved address, retried by the kernel (SYN after 1 s, 3 s), anew only
+//!   when refused.
 //!   Times are from invoking `run` until each first succeeded. The probing
 //!   container retries unanswered ARP every 10 ms (the kernel's floor)
 //!   instead of every second, so the figure is berth's, not ARP backoff.
@@ -35,8 +38,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use berth_tests::cluster::Cluster;
-use berth_tests::prober::{Prober, Seen};
-use berth_tests::{interfaces_from_ip_link, is_hex_id, wait_until, Daemon, BUSYBOX_IMAGE as BB};
+use berth_tests::prober::{quick_arp, Prober, Seen};
+use berth_tests::{is_hex_id, wait_until, Daemon, BUSYBOX_IMAGE as BB};
 use serde_json::Value;
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -93,21 +96,7 @@ fn probe_netns(d: &Daemon, name: &str) -> PathBuf {
     let pid = d.inspect(name)["State"]["Pid"].as_i64().unwrap_or(0);
     assert!(pid > 0, "{name} has no pid");
     let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    let links = d.ok(&["exec", name, "ip", "-o", "link"]);
-    for ifname in interfaces_from_ip_link(&links)
-        .into_iter()
-        .filter(|i| i != "lo")
-    {
-        for (k, v) in [("retrans_time_ms", "10"), ("mcast_solicit", "1000")] {
-            let o = Command::new("nsenter")
-                .arg(format!("--net={}", ns.display()))
-                .args(["busybox", "sysctl", "-w"])
-                .arg(format!("net.ipv4.neigh.{ifname}.{k}={v}"))
-                .output()
-                .expect("nsenter sysctl");
-            assert!(o.status.success(), "sysctl in {name}: {o:?}");
-        }
-    }
+    quick_arp(&ns).unwrap_or_else(|e| panic!("{name}: {e}"));
     ns
 }
 
@@ -118,6 +107,7 @@ struct Convergence {
     resolved: Vec<Duration>,
     by_name: Vec<Duration>,
     tcp: Vec<Duration>,
+    client: Vec<Duration>,
     failed: Vec<(String, Seen)>,
 }
 
@@ -137,6 +127,9 @@ impl Convergence {
         if let Some(t) = s.tcp {
             self.tcp.push(since(t));
         }
+        if let Some(t) = s.client {
+            self.client.push(since(t));
+        }
         if !s.complete(true) {
             self.failed.push((name.to_string(), s));
         }
@@ -155,6 +148,7 @@ impl Convergence {
         );
         println!("  reachable by name:        {}", figures(&mut self.by_name));
         println!("  TCP connect to its port:  {}", figures(&mut self.tcp));
+        println!("  resolve, then connect:    {}", figures(&mut self.client));
         println!("  never within 10 s:        {}", self.failed.len());
     }
 }
@@ -181,7 +175,7 @@ fn converge(c: &Cluster, prober: &Prober, n: usize) -> Convergence {
                     .unwrap_or_else(|| "-".into())
             };
             println!(
-                "  {name} on host {}: run invoked at unix {:.6}; run {:.1} ms, addr {}, dns {}, name {}, tcp {}",
+                "  {name} on host {}: run invoked at unix {:.6}; run {:.1} ms, addr {}, dns {}, name {}, tcp {}, client {}",
                 1 + k % starters,
                 wall.duration_since(std::time::UNIX_EPOCH)
                     .unwrap_or_default()
@@ -191,6 +185,7 @@ fn converge(c: &Cluster, prober: &Prober, n: usize) -> Convergence {
                 ms(seen.resolved.map(|r| r.0)),
                 ms(seen.by_name),
                 ms(seen.tcp),
+                ms(seen.client),
             );
         }
         out.add(&name, t0, run, seen);

@@ -4,8 +4,8 @@
 //!   /24s) with create-if-absent transactions, then writes the network; every host watches
 //!   `networks/` and builds a local bridge `ov-<id12>` (holding the gateway address, so each
 //!   host is its containers' own way out, with NAT) and a VXLAN device `vx-<id12>` on it.
-//! - Attaching claims the address in etcd (`ips/<net>/<ip>`, bound to this host's lease) and
-//!   publishes the endpoint (`endpoints/<net>/<endpoint>`, same lease). Every other host
+//! - Attaching claims the address in etcd (`ips/<net>/<ip>`, bound to this host's lease) and,
+//!   once the veth is wired, publishes the endpoint (`endpoints/<net>/<endpoint>`, same lease). Every other host
 //!   watches `endpoints/` and programs a static FDB entry (MAC → this host) and neighbour entry
 //!   (IP → MAC) on its VXLAN device; when the endpoint goes (or the host's lease expires) they
 //!   are removed.
@@ -378,16 +378,10 @@ impl Engine {
         Ok(())
     }
 
-    /// After a local attach to an overlay network: claim the addresses cluster-wide and
-    /// publish the endpoint, in one etcd transaction (one round trip before other hosts can
-    /// program it; no claim is left behind when the publication fails). On a lost claim the
-    /// caller retries with another address.
-    pub(crate) async fn overlay_publish(
-        &self,
-        c: &crate::container::Container,
-        net: &NetworkRec,
-        ep: &EndpointRec,
-    ) -> Result<bool> {
+    /// Before a local attach to an overlay network: claims its addresses cluster-wide (one
+    /// create-if-absent transaction for all of them, so none is left behind when one is lost).
+    /// On a lost claim the caller retries with another address.
+    pub(crate) async fn overlay_claim(&self, net: &NetworkRec, ep: &EndpointRec) -> Result<bool> {
         let cl = self.cluster()?.clone();
         let claims: Vec<(String, Vec<u8>)> = ep
             .addrs
@@ -397,12 +391,23 @@ impl Engine {
                 (k, ep.endpoint_id.as_bytes().to_vec())
             })
             .collect();
+        cl.claim_and_put_owned(&claims, &[]).await.map_err(cerr)
+    }
+
+    /// After the local attach: publishes the endpoint, so other hosts program it and resolve
+    /// its names. Only now: a name that resolves elsewhere before the container is wired here
+    /// sends its clients' first SYN into the void, a 1 s retransmission.
+    pub(crate) async fn overlay_publish(
+        &self,
+        c: &crate::container::Container,
+        net: &NetworkRec,
+        ep: &EndpointRec,
+    ) -> Result<()> {
+        let cl = self.cluster()?.clone();
         let oe = overlay_endpoint(&cl, c, net, ep);
         let json = serde_json::to_vec(&oe).map_err(|e| EngineError::Internal(e.to_string()))?;
         let k = key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id));
-        cl.claim_and_put_owned(&claims, &[(k, json)])
-            .await
-            .map_err(cerr)
+        cl.put_owned(&k, json).await.map_err(cerr)
     }
 
     async fn overlay_republish(
