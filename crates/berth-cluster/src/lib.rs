@@ -189,6 +189,41 @@ impl Cluster {
         Ok(ok)
     }
 
+    /// In one transaction: creates every key of `claims` if none of them exists, and writes
+    /// `puts`, all bound to this host's lease (one round trip, and nothing half done). Returns
+    /// whether it happened; `false` means a claim was taken and nothing was written.
+    pub async fn claim_and_put_owned(
+        &self,
+        claims: &[(String, Vec<u8>)],
+        puts: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        let lease = self.lease_id();
+        let compares: Vec<Compare> = claims
+            .iter()
+            .map(|(k, _)| Compare::create_revision(k.as_str(), CompareOp::Equal, 0))
+            .collect();
+        let ops: Vec<TxnOp> = claims
+            .iter()
+            .chain(puts)
+            .map(|(k, v)| {
+                TxnOp::put(
+                    k.as_str(),
+                    v.clone(),
+                    Some(PutOptions::new().with_lease(lease)),
+                )
+            })
+            .collect();
+        let txn = Txn::new().when(compares).and_then(ops);
+        let ok = self.client.clone().txn(txn).await?.succeeded();
+        if ok {
+            let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, v) in claims.iter().chain(puts) {
+                owned.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(ok)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<()> {
         self.owned
             .lock()

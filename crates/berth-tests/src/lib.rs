@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod http;
 pub mod image;
 pub mod leaks;
+pub mod prober;
 pub mod registry;
 pub mod skip;
 pub mod topology;

@@ -189,7 +189,7 @@ impl Engine {
     }
 
     /// An overlay endpoint: the address must also be claimed cluster-wide; an address another
-    /// host holds is marked taken here and the next one tried.
+    /// host holds is marked taken here and the next one tried. (Published once attached.)
     async fn allocate_overlay_endpoint(
         &self,
         c: &Container,
@@ -199,7 +199,7 @@ impl Engine {
     ) -> Result<EndpointRec> {
         for _ in 0..64 {
             let ep = self.allocate_endpoint(c, net, settings, ifname)?;
-            match self.overlay_publish(c, net, &ep).await {
+            match self.overlay_claim(net, &ep).await {
                 Ok(true) => return Ok(ep),
                 Ok(false) => {
                     let _ = self.release_endpoint(&ep);
@@ -214,13 +214,13 @@ impl Engine {
                                 });
                         }
                     }
-                    if requested(settings)?
-                        .iter()
-                        .any(|w| ep.addrs.iter().any(|a| a.addr() == *w))
+                    if let Some(w) = requested(settings)?
+                        .into_iter()
+                        .find(|w| ep.addrs.iter().any(|a| a.addr() == *w))
                     {
                         return Err(EngineError::Conflict(format!(
-                            "address {:?} is already in use on network {}",
-                            ep.addrs, net.name
+                            "address {w} is already in use on network {}",
+                            net.name
                         )));
                     }
                 }
@@ -293,6 +293,12 @@ impl Engine {
                 "attach to network {}: {e}",
                 net.name
             )));
+        }
+        if net.is_overlay() {
+            if let Err(e) = self.overlay_publish(c, net, &ep).await {
+                self.detach_endpoints(std::slice::from_ref(&ep)).await;
+                return Err(e);
+            }
         }
         Ok(ep)
     }

@@ -4,8 +4,8 @@
 //!   /24s) with create-if-absent transactions, then writes the network; every host watches
 //!   `networks/` and builds a local bridge `ov-<id12>` (holding the gateway address, so each
 //!   host is its containers' own way out, with NAT) and a VXLAN device `vx-<id12>` on it.
-//! - Attaching claims the address in etcd (`ips/<net>/<ip>`, bound to this host's lease) and
-//!   publishes the endpoint (`endpoints/<net>/<endpoint>`, same lease). Every other host
+//! - Attaching claims the address in etcd (`ips/<net>/<ip>`, bound to this host's lease) and,
+//!   once the veth is wired, publishes the endpoint (`endpoints/<net>/<endpoint>`, same lease). Every other host
 //!   watches `endpoints/` and programs a static FDB entry (MAC → this host) and neighbour entry
 //!   (IP → MAC) on its VXLAN device; when the endpoint goes (or the host's lease expires) they
 //!   are removed.
@@ -378,34 +378,36 @@ impl Engine {
         Ok(())
     }
 
-    /// After a local attach to an overlay network: claim the addresses cluster-wide and
-    /// publish the endpoint. On a lost claim the caller retries with another address.
+    /// Before a local attach to an overlay network: claims its addresses cluster-wide (one
+    /// create-if-absent transaction for all of them, so none is left behind when one is lost).
+    /// On a lost claim the caller retries with another address.
+    pub(crate) async fn overlay_claim(&self, net: &NetworkRec, ep: &EndpointRec) -> Result<bool> {
+        let cl = self.cluster()?.clone();
+        let claims: Vec<(String, Vec<u8>)> = ep
+            .addrs
+            .iter()
+            .map(|a| {
+                let k = key("ips", &format!("{}/{}", net.id, a.addr()));
+                (k, ep.endpoint_id.as_bytes().to_vec())
+            })
+            .collect();
+        cl.claim_and_put_owned(&claims, &[]).await.map_err(cerr)
+    }
+
+    /// After the local attach: publishes the endpoint, so other hosts program it and resolve
+    /// its names. Only now: a name that resolves elsewhere before the container is wired here
+    /// sends its clients' first SYN into the void, a 1 s retransmission.
     pub(crate) async fn overlay_publish(
         &self,
         c: &crate::container::Container,
         net: &NetworkRec,
         ep: &EndpointRec,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let cl = self.cluster()?.clone();
-        for a in &ep.addrs {
-            let k = key("ips", &format!("{}/{}", net.id, a.addr()));
-            if !cl
-                .claim(&k, ep.endpoint_id.as_bytes().to_vec(), true)
-                .await
-                .map_err(cerr)?
-            {
-                return Ok(false);
-            }
-        }
         let oe = overlay_endpoint(&cl, c, net, ep);
         let json = serde_json::to_vec(&oe).map_err(|e| EngineError::Internal(e.to_string()))?;
-        cl.put_owned(
-            &key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id)),
-            json,
-        )
-        .await
-        .map_err(cerr)?;
-        Ok(true)
+        let k = key("endpoints", &format!("{}/{}", net.id, ep.endpoint_id));
+        cl.put_owned(&k, json).await.map_err(cerr)
     }
 
     async fn overlay_republish(
@@ -527,8 +529,10 @@ impl Engine {
                 } else {
                     e.remote_eps().remove(&ep.endpoint_id);
                 }
+                let t = std::time::Instant::now();
                 e.program_remote(&ep, add).await;
                 e.dns_remote(&ep, add);
+                tracing::debug!(endpoint = %ep.endpoint_id, name = %ep.name, add, "overlay: remote endpoint programmed in {:?}", t.elapsed());
             }
         });
     }
