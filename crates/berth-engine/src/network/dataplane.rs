@@ -66,6 +66,9 @@ pub trait Dataplane: Send + Sync {
     ) -> Result<(), String>;
 }
 
+/// How long an attach waits for the new veth pair to be operationally up.
+const OPER_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The real dataplane: rtnetlink in berthd's namespace and the containers', nft for rules.
 pub struct KernelDataplane {
     host: berth_kernel::netlink::Netlink,
@@ -127,13 +130,26 @@ impl Dataplane for KernelDataplane {
             let ns = berth_kernel::netlink::Netlink::open(&a.netns).await?;
             phases.mark("socket");
             ns.configure_interface(&a.ifname, Some(a.mac), a.mtu, &a.addrs, a.gw4, a.gw6)
-                .await
+                .await?;
+            phases.mark("inside");
+            // Until the kernel's link-watch work has run for the new pair, their transmit
+            // queues drop packets: a peer told "attached" (or another host told by the
+            // overlay) could lose its first SYN to a one-second retransmission.
+            let waited = ns.wait_oper_up(&a.ifname, OPER_UP_LIMIT).await?;
+            let waited_host = self.host.wait_oper_up(&a.host_if, OPER_UP_LIMIT).await?;
+            if waited.max(waited_host) > std::time::Duration::from_micros(400) {
+                tracing::debug!(
+                    link = %a.host_if,
+                    "attach: waited {waited:?} (inside) / {waited_host:?} (host) for the link to be up"
+                );
+            }
+            Ok::<(), berth_kernel::KernelError>(())
         };
         if let Err(e) = inside.await {
             let _ = self.host.delete_link(&a.host_if).await;
             return Err(e.to_string());
         }
-        phases.mark("inside");
+        phases.mark("oper-up");
         phases.done(&a.host_if);
         Ok(())
     }

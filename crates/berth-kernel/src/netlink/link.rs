@@ -5,7 +5,7 @@ use crate::{KernelError, Result};
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::link::{
     BridgeStpState, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkInfo,
-    LinkMessage,
+    LinkMessage, State,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
@@ -315,6 +315,28 @@ impl Netlink {
             reqs.push(super::route::default_route_req(index, name, gw.into()));
         }
         self.batch(reqs).await
+    }
+
+    /// Waits until `name` is operationally up (carrier on and the kernel's link-watch work
+    /// done, which is also when its transmit queue stops dropping packets), at most `limit`.
+    /// Returns how long it waited; `Ok` even if the limit passed (the caller decides).
+    pub async fn wait_oper_up(
+        &self,
+        name: &str,
+        limit: std::time::Duration,
+    ) -> Result<std::time::Duration> {
+        let t0 = std::time::Instant::now();
+        loop {
+            let up = self.get_link(name).await?.is_some_and(|m| {
+                m.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+            });
+            if up || t0.elapsed() >= limit {
+                return Ok(t0.elapsed());
+            }
+            tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+        }
     }
 
     /// The link message of `name`, `None` if there is no such link.
