@@ -23,6 +23,9 @@
 //!   no need for `meta ibrname`, which not every kernel has); legacy links are the exception,
 //!   as in Docker: `links4` holds `linker . target . proto . port` for each exposed port of a
 //!   link's target, accepted before that drop (and the replies, matched the other way round).
+//! - encrypted overlay networks (`overlay/encrypt.rs`): their VXLAN port (4799) may only be
+//!   used through the WireGuard TUN device `berth-wg0`, never on the underlay: no plaintext
+//!   frame of an encrypted network leaves a host, and none is accepted from the underlay.
 
 use super::ports::Published;
 use std::fmt::Write;
@@ -62,6 +65,14 @@ const BASE: &str = r#"table inet berth {
     ct state established,related accept
     meta l4proto { icmp, ipv6-icmp } accept
     drop
+  }
+  chain encrypted_in {
+    type filter hook input priority filter - 1; policy accept;
+    udp dport 4799 iifname != "berth-wg0" drop
+  }
+  chain encrypted_out {
+    type filter hook output priority filter; policy accept;
+    udp dport 4799 oifname != "berth-wg0" drop
   }
   chain guard {
     type filter hook prerouting priority dstnat - 10; policy accept;
