@@ -358,6 +358,30 @@ fn rtts(c: &Cluster, from: &str, ip: &str, count: u32) -> Vec<f64> {
     v
 }
 
+/// CPU seconds (user + system) berthd of host `i` has used so far.
+fn berthd_cpu(c: &Cluster, i: usize) -> f64 {
+    let pid = c.d(i).pid().expect("berthd running");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("berthd stat");
+    // Fields after the command name (which ends with ')'): utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// UDP receive-buffer overruns in host `i`'s namespace so far.
+fn udp_rcvbuf_errors(c: &Cluster, i: usize) -> u64 {
+    let snmp = c.in_host(i, &["cat", "/proc/net/snmp"]).stdout;
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+    let (names, values) = (udp[0].split_whitespace(), udp[1].split_whitespace());
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[(((sorted.len() - 1) as f64) * p / 100.0).round() as usize]
 }
@@ -408,11 +432,17 @@ fn encrypted_overlay_cost_bench() {
     let mut bps: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![], vec![]); 2];
     for r in 0..rounds {
         for (k, (net, ip, prb)) in servers.iter().enumerate() {
+            let cpu0 = berthd_cpu(&c, 1) + berthd_cpu(&c, 2);
+            let drops0 = udp_rcvbuf_errors(&c, 1) + udp_rcvbuf_errors(&c, 2);
             let b = iperf(&c, ip, net, 5);
+            let cpu = berthd_cpu(&c, 1) + berthd_cpu(&c, 2) - cpu0;
+            let drops = udp_rcvbuf_errors(&c, 1) + udp_rcvbuf_errors(&c, 2) - drops0;
             let l = rtts(&c, prb, ip, 100);
             println!(
-                "round {r} {net}: {:.0} Mbit/s, ping p50 {:.3} ms p99 {:.3} ms",
+                "round {r} {net}: {:.0} Mbit/s, berthd CPU {cpu:.2} s for {:.2} GB ({:.2} s/GB), {drops} UDP receive overruns; ping p50 {:.3} ms p99 {:.3} ms",
                 b / 1e6,
+                b * 5.0 / 8e9,
+                cpu / (b * 5.0 / 8e9),
                 pct(&l, 50.0),
                 pct(&l, 99.0)
             );
