@@ -238,8 +238,9 @@ fn encrypted_overlay_traffic_is_sealed_on_the_underlay() {
     );
 }
 
-/// A host whose berthd restarts keeps its encrypted traffic; one whose key changes (key file
-/// deleted, berthd restarted) publishes the new key and its peers follow.
+/// A host whose berthd restarts keeps its encrypted traffic; while its berthd is down, its
+/// containers' traffic does not leave in plaintext (it does not leave at all); one whose key
+/// changes (key file deleted, berthd restarted) publishes the new key and its peers follow.
 #[test]
 fn encrypted_overlay_survives_restart_and_key_change() {
     let mut c = require_cluster!("ov-enc-key");
@@ -267,8 +268,36 @@ fn encrypted_overlay_survives_restart_and_key_change() {
     assert_eq!(published_key(&c, &id2).as_deref(), Some(before.as_str()));
     assert_reaches(&c, c.d(1), "a1", "s2", &s2, t);
 
-    // A new key.
+    // While host 2's berthd is down, its container's traffic does not leave in plaintext.
+    let a1 = ip4(c.d(1), "a1", "encnet");
+    let s2_pid = c.d(2).inspect("s2")["State"]["Pid"].as_i64().unwrap_or(0);
+    assert!(s2_pid > 0, "s2 runs");
     c.d_mut(2).stop();
+    let secret = marker("down");
+    let cap = Capture::start(&c.underlay.ns_path());
+    let url = format!("http://{a1}/{secret}");
+    let o = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{s2_pid}/ns/net"))
+        .args(["busybox", "timeout", "2", "busybox", "wget", "-qO-", &url])
+        .output()
+        .expect("nsenter");
+    let o2 = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{s2_pid}/ns/net"))
+        .args(["busybox", "ping", "-c2", "-W1", &a1])
+        .output()
+        .expect("nsenter");
+    let wire = cap.stop();
+    assert!(
+        !o2.status.success(),
+        "s2 reached a1 with host 2's berthd down: {o:?} {o2:?}"
+    );
+    assert!(
+        !wire.contains(secret.as_bytes()) && wire.udp_to(4789) + wire.udp_to(4799) == 0,
+        "with berthd down, host 2 leaked the encrypted network's traffic ({} frames)",
+        wire.len()
+    );
+
+    // A new key.
     std::fs::remove_file(&key_file).unwrap();
     c.d_mut(2).restart();
     let mut after = None;
