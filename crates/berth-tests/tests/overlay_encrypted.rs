@@ -184,6 +184,22 @@ fn encrypted_overlay_traffic_is_sealed_on_the_underlay() {
         let p = net_inspect(c.d(i), "plain");
         assert!(p["Options"].get("encrypted").is_none(), "host {i}: {p}");
     }
+    // The docker CLI's form (`--opt encrypted`, an empty value) means the same.
+    if berth_tests::cli::docker_available() {
+        let o = c.d(1).docker(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--opt",
+            "encrypted",
+            "dnet",
+        ]);
+        assert!(o.success(), "{o}");
+        let v = net_inspect(c.d(1), "dnet");
+        assert_eq!(v["Options"]["encrypted"], "", "{v}");
+        assert_eq!(v["Options"]["com.docker.network.driver.mtu"], "1370", "{v}");
+    }
     let (d1, d2) = (c.d(1), c.d(2));
     web(d2, "s2", "encnet");
     sleeper(d1, "a1", "encnet");

@@ -23,6 +23,10 @@
 //!   nowhere else; the firewall drops port 4799 on every other interface, both ways
 //!   (`firewall.rs`). If berthd is down the TUN device and its address are gone: encrypted
 //!   traffic stops rather than leaving in plaintext.
+//! - The datapath starts with the first encrypted network a host sees and runs until berthd
+//!   exits (removing the last encrypted network leaves `berth-wg0` up, idle). Datagrams are
+//!   attributed to peers by source address: hosts must reach each other at their advertised
+//!   addresses (no NAT between them), as plain overlays already require.
 //! - Rekeying is WireGuard's own (new session keys every 2 minutes, handshakes retried every
 //!   5 s); host keys are not rotated (delete the key file and restart berthd to change one).
 //! - MTU: 1420 on the TUN device (1500 underlay minus WireGuard's 80 bytes over IPv6, 60 over
