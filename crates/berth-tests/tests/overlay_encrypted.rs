@@ -145,12 +145,17 @@ fn send_marker(d: &Daemon, from: &str, ip: &str, marker: &str) {
     );
 }
 
-/// The WireGuard public key host `i` published in etcd.
-fn published_key(c: &Cluster, host_id: &str) -> Option<String> {
+/// The record (WireGuard key, endpoint, inner address) a host published in etcd.
+fn published(c: &Cluster, host_id: &str) -> Option<Value> {
     let dump = c.etcd.dump(&format!("/berth/v1/wg/{host_id}"));
     let json = dump.lines().find(|l| l.starts_with('{'))?;
-    let v: Value = serde_json::from_str(json).ok()?;
-    v["public_key"].as_str().map(str::to_string)
+    serde_json::from_str(json).ok()
+}
+
+fn published_key(c: &Cluster, host_id: &str) -> Option<String> {
+    published(c, host_id)?["public_key"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn host_id(d: &Daemon) -> String {
@@ -217,6 +222,24 @@ fn encrypted_overlay_traffic_is_sealed_on_the_underlay() {
         o.success(),
         "a {ENC_MTU}-byte packet should cross the encrypted overlay: {o}"
     );
+
+    // Containers cannot use the tunnel themselves: host 2's inner address is unreachable
+    // from a container on the encrypted network and from one on a bridge network (else their
+    // masqueraded packets would reach host 2's VXLAN port as if host 1 sent them).
+    let inner2 = published(&c, &host_id(d2)).expect("host 2's record")["inner"]
+        .as_str()
+        .expect("inner address")
+        .to_string();
+    d1.ok(&["network", "create", "lan"]);
+    sleeper(d1, "l1", "lan");
+    for from in ["a1", "l1"] {
+        let o = d1.berth(&["exec", from, "ping", "-c2", "-W1", &inner2]);
+        assert_eq!(
+            o.code(),
+            Some(1),
+            "{from} should not reach host 2's inner address {inner2} through the tunnel: {o}"
+        );
+    }
 
     // Encrypted: the wire shows WireGuard datagrams and neither VXLAN nor the marker.
     let secret = marker("enc");

@@ -26,6 +26,9 @@
 //! - encrypted overlay networks (`overlay/encrypt.rs`): their VXLAN port (4799) may only be
 //!   used through the WireGuard TUN device `berth-wg0`, never on the underlay: no plaintext
 //!   frame of an encrypted network leaves a host, and none is accepted from the underlay.
+//!   Nothing is forwarded into or out of `berth-wg0`: only the host's own VXLAN devices use it
+//!   (otherwise a container's packets to a peer's inner address, masqueraded to this host's
+//!   inner address, would reach the peer's VXLAN port as if they came from this host).
 
 use super::ports::Published;
 use std::fmt::Write;
@@ -73,6 +76,11 @@ const BASE: &str = r#"table inet berth {
   chain encrypted_out {
     type filter hook output priority filter; policy accept;
     udp dport 4799 oifname != "berth-wg0" drop
+  }
+  chain encrypted_fwd {
+    type filter hook forward priority filter - 1; policy accept;
+    oifname "berth-wg0" drop
+    iifname "berth-wg0" drop
   }
   chain guard {
     type filter hook prerouting priority dstnat - 10; policy accept;

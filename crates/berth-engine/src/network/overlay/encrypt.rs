@@ -409,6 +409,8 @@ mod tests {
         for dir in ["iifname", "oifname"] {
             let rule = format!("udp dport {VXLAN_PORT} {dir} != \"{TUN_NAME}\" drop");
             assert!(script.contains(&rule), "missing `{rule}`");
+            let fwd = format!("{dir} \"{TUN_NAME}\" drop");
+            assert!(script.contains(&fwd), "missing `{fwd}`");
         }
     }
 
