@@ -189,6 +189,20 @@ fn encrypted_overlay_traffic_is_sealed_on_the_underlay() {
         let p = net_inspect(c.d(i), "plain");
         assert!(p["Options"].get("encrypted").is_none(), "host {i}: {p}");
     }
+    // An MTU that does not fit inside WireGuard and VXLAN is refused, and nothing is created.
+    let o = c.d(1).fails(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "-o",
+        "encrypted",
+        "-o",
+        "com.docker.network.driver.mtu=1450",
+        "bignet",
+    ]);
+    assert!(o.stderr.contains("at most 1370"), "{o}");
+    assert!(!c.d(1).berth(&["network", "inspect", "bignet"]).success());
     // The docker CLI's form (`--opt encrypted`, an empty value) means the same.
     if berth_tests::cli::docker_available() {
         let o = c.d(1).docker(&[
