@@ -95,6 +95,14 @@ pub fn parse_label(val: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// `k=v` or `k` (empty value), as for `network create -o encrypted` (Docker's map options).
+pub fn parse_opt(val: &str) -> Result<(String, String), String> {
+    match val.split_once('=').unwrap_or((val, "")) {
+        ("", _) => Err(format!("invalid option {val:?}: empty key")),
+        (k, v) => Ok((k.to_string(), v.to_string())),
+    }
+}
+
 /// `k=v` where `=` is required (`-o`, `--aux-address`, `--filter`, ...).
 pub fn parse_kv(val: &str) -> Result<(String, String), String> {
     match val.split_once('=') {

@@ -75,6 +75,8 @@ pub struct Engine {
     pub(crate) cluster: Option<Arc<berth_cluster::Cluster>>,
     /// Endpoints of other hosts on overlay networks, by endpoint id.
     pub(crate) remote_eps: Mutex<HashMap<String, network::overlay::OverlayEndpoint>>,
+    /// Encrypted overlay networks: this host's WireGuard datapath and the other hosts' keys.
+    pub(crate) encryption: network::overlay::encrypt::Encryption,
     /// Links berth is deleting itself while repairing, so the link guard ignores them.
     pub(crate) own_deletions: Mutex<std::collections::HashSet<String>>,
     /// The mount namespace containers copy (see `berth_runtime::template`); `None`: their shim's.
@@ -135,6 +137,7 @@ impl Engine {
             dns_handles: Mutex::new(HashMap::new()),
             cluster,
             remote_eps: Mutex::new(HashMap::new()),
+            encryption: Default::default(),
             own_deletions: Mutex::new(Default::default()),
             mnt_template,
             events: Default::default(),
@@ -142,6 +145,7 @@ impl Engine {
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
         container::lifecycle::adopt(&engine, running).await;
+        engine.encryption_watch();
         engine.overlay_watch();
         engine.firewall_guard();
         engine.link_guard();

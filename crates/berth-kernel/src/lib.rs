@@ -10,6 +10,7 @@ pub mod nft;
 pub mod proc;
 pub mod sockets;
 pub mod sysctl;
+pub mod tun;
 
 /// Errors from kernel operations, each naming what was being done.
 #[derive(Debug, thiserror::Error)]

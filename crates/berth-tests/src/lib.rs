@@ -26,6 +26,7 @@
 //!   then `docker` in `PATH`).
 //! - `BERTH_BUSYBOX`: path of a static busybox (default `/bin/busybox`).
 
+pub mod capture;
 pub mod cleanup;
 pub mod cli;
 pub mod cluster;

@@ -219,7 +219,8 @@ pub fn create_request(a: &NetworkCreateArgs) -> Result<NetworkCreateRequest, Str
     let ipam = ipam_config(a)?;
     let mut options = HashMap::new();
     for o in &a.opt {
-        let (k, v) = opts::parse_kv(o).map_err(|e| OptError::new("-o, --opt", o, e).to_string())?;
+        let (k, v) =
+            opts::parse_opt(o).map_err(|e| OptError::new("-o, --opt", o, e).to_string())?;
         options.insert(k, v);
     }
     let mut labels = HashMap::new();
@@ -449,8 +450,15 @@ mod tests {
                 .map(String::as_str),
             Some("1400")
         );
-        a.opt = vec!["novalue".into()];
-        assert!(create_request(&a).unwrap_err().contains("\"novalue\""));
+        // A bare key has an empty value, as in Docker (`-o encrypted`).
+        a.opt = vec!["encrypted".into()];
+        let r = create_request(&a).unwrap();
+        assert_eq!(
+            r.options.unwrap().get("encrypted").map(String::as_str),
+            Some("")
+        );
+        a.opt = vec!["=x".into()];
+        assert!(create_request(&a).unwrap_err().contains("\"=x\""));
     }
 
     #[test]

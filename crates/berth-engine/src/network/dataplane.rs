@@ -45,15 +45,20 @@ pub trait Dataplane: Send + Sync {
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
     /// Lets connections to published ports on 127.0.0.1 be routed to the bridge's containers.
     fn route_localnet(&self, bridge: &str) -> Result<(), String>;
-    /// A VXLAN device (learning off) enslaved to `bridge`, for an overlay network.
+    /// A VXLAN device (learning off) enslaved to `bridge`, for an overlay network, sending
+    /// from `local` to UDP port `port` of its remotes.
     async fn ensure_vxlan(
         &self,
         name: &str,
         vni: u32,
         local: IpAddr,
+        port: u16,
         bridge: &str,
         mtu: Option<u32>,
     ) -> Result<(), String>;
+    /// Creates the TUN device `name` (MTU `mtu`, address `addr`, up) and returns it open: the
+    /// device lives as long as the file (encrypted overlay networks, `overlay/encrypt.rs`).
+    async fn open_tun(&self, name: &str, mtu: u32, addr: IpNet) -> Result<std::fs::File, String>;
     /// Programs (`add`) or removes a remote endpoint: FDB (MAC → remote host) and neighbour
     /// (IP → MAC) entries on the VXLAN device.
     async fn remote_endpoint(
@@ -185,14 +190,24 @@ impl Dataplane for KernelDataplane {
         name: &str,
         vni: u32,
         local: IpAddr,
+        port: u16,
         bridge: &str,
         mtu: Option<u32>,
     ) -> Result<(), String> {
         self.host
-            .ensure_vxlan(name, vni, local, 4789, bridge, mtu)
+            .ensure_vxlan(name, vni, local, port, bridge, mtu)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    async fn open_tun(&self, name: &str, mtu: u32, addr: IpNet) -> Result<std::fs::File, String> {
+        let tun = berth_kernel::tun::Tun::create(name).map_err(|e| e.to_string())?;
+        self.host
+            .configure_interface(name, None, Some(mtu), &[addr], None, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(tun.into_file())
     }
 
     async fn remote_endpoint(
@@ -299,10 +314,15 @@ pub mod fake {
             name: &str,
             vni: u32,
             _: IpAddr,
+            _: u16,
             bridge: &str,
             _: Option<u32>,
         ) -> Result<(), String> {
             self.call(format!("vxlan {name} {vni} {bridge}"))
+        }
+        async fn open_tun(&self, name: &str, _: u32, _: IpNet) -> Result<std::fs::File, String> {
+            self.call(format!("tun {name}"))?;
+            Err("no TUN devices in the recording dataplane".into())
         }
         async fn remote_endpoint(
             &self,

@@ -23,6 +23,12 @@
 //!   no need for `meta ibrname`, which not every kernel has); legacy links are the exception,
 //!   as in Docker: `links4` holds `linker . target . proto . port` for each exposed port of a
 //!   link's target, accepted before that drop (and the replies, matched the other way round).
+//! - encrypted overlay networks (`overlay/encrypt.rs`): their VXLAN port (4799) may only be
+//!   used through the WireGuard TUN device `berth-wg0`, never on the underlay: no plaintext
+//!   frame of an encrypted network leaves a host, and none is accepted from the underlay.
+//!   Nothing is forwarded into or out of `berth-wg0`: only the host's own VXLAN devices use it
+//!   (otherwise a container's packets to a peer's inner address, masqueraded to this host's
+//!   inner address, would reach the peer's VXLAN port as if they came from this host).
 
 use super::ports::Published;
 use std::fmt::Write;
@@ -62,6 +68,19 @@ const BASE: &str = r#"table inet berth {
     ct state established,related accept
     meta l4proto { icmp, ipv6-icmp } accept
     drop
+  }
+  chain encrypted_in {
+    type filter hook input priority filter - 1; policy accept;
+    udp dport 4799 iifname != "berth-wg0" drop
+  }
+  chain encrypted_out {
+    type filter hook output priority filter; policy accept;
+    udp dport 4799 oifname != "berth-wg0" drop
+  }
+  chain encrypted_fwd {
+    type filter hook forward priority filter - 1; policy accept;
+    oifname "berth-wg0" drop
+    iifname "berth-wg0" drop
   }
   chain guard {
     type filter hook prerouting priority dstnat - 10; policy accept;

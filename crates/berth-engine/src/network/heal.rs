@@ -206,6 +206,7 @@ impl Engine {
             "masquerade",
             "@ports_any4",
             "ip daddr 127.0.0.0/8 drop",
+            "udp dport 4799 iifname != \"berth-wg0\" drop",
         ];
         let nets_after: Vec<String> = self
             .settled_firewall_nets()

@@ -10,6 +10,10 @@
 //!   (IP → MAC) on its VXLAN device; when the endpoint goes (or the host's lease expires) they
 //!   are removed.
 //! - Names resolve across hosts: remote endpoints feed the DNS index.
+//! - `-o encrypted`: see `overlay/encrypt.rs` (VXLAN through berthd's userspace WireGuard).
+
+pub(crate) mod encrypt;
+mod tunnel;
 
 use super::{EndpointRec, NetworkRec, Subnet};
 use crate::error::{EngineError, Result};
@@ -94,6 +98,10 @@ impl Engine {
                 "network with name {name} already exists"
             )));
         }
+        let mut options = req.options.clone().unwrap_or_default();
+        if encrypt::is_encrypted(&options) {
+            self.encryption_check(&mut options).await?;
+        }
         let id = crate::ids::new_id();
         let (existing, _) = cl.list(&key("networks", "")).await.map_err(cerr)?;
         for (_, v) in &existing {
@@ -111,7 +119,6 @@ impl Engine {
                 return Err(e);
             }
         };
-        let mut options = req.options.clone().unwrap_or_default();
         options.insert(OPT_VNI.into(), vni.to_string());
         options
             .entry(super::OPT_MTU.into())
@@ -242,7 +249,11 @@ impl Engine {
 
     /// Realises an overlay network on this host: bridge with the gateway, VXLAN, rules.
     async fn overlay_up(&self, rec: NetworkRec) -> Result<()> {
-        let cl = self.cluster()?.clone();
+        // Before the network is recorded here (an encrypted one may first start the datapath).
+        let (local, port) = self
+            .overlay_underlay(&rec)
+            .await
+            .map_err(EngineError::Internal)?;
         {
             let mut inner = self.networks.lock();
             if inner.nets.iter().any(|n| n.id == rec.id) {
@@ -282,13 +293,7 @@ impl Engine {
                 .ensure_bridge(&rec.bridge, rec.mtu(), &addrs)
                 .await?;
             self.dataplane
-                .ensure_vxlan(
-                    &vxlan_name(&rec),
-                    vni,
-                    cl.advertise(),
-                    &rec.bridge,
-                    rec.mtu(),
-                )
+                .ensure_vxlan(&vxlan_name(&rec), vni, local, port, &rec.bridge, rec.mtu())
                 .await?;
             self.dataplane.route_localnet(&rec.bridge)?;
             self.dataplane.firewall(&super::firewall::add(&rec.fw()))
@@ -463,12 +468,15 @@ impl Engine {
             return;
         };
         let ips: Vec<IpAddr> = ep.addrs.iter().map(|a| a.addr()).collect();
-        if let Err(e) = self
-            .dataplane
-            .remote_endpoint(add, &vxlan_name(&net), mac, &ips, ep.host_ip)
-            .await
-        {
-            tracing::warn!(endpoint = %ep.endpoint_id, "overlay: programming remote endpoint: {e}");
+        // None: an encrypted network's peer whose key is not known yet (programmed when it is).
+        if let Some(dst) = self.overlay_remote_dst(&net, ep) {
+            if let Err(e) = self
+                .dataplane
+                .remote_endpoint(add, &vxlan_name(&net), mac, &ips, dst)
+                .await
+            {
+                tracing::warn!(endpoint = %ep.endpoint_id, "overlay: programming remote endpoint: {e}");
+            }
         }
         let mut inner = self.networks.lock();
         if let Some(subnets) = inner.alloc.get_mut(&net.id) {
