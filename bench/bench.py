@@ -78,9 +78,10 @@ DOCKER_DEADLINE_S = 90 if QUICK else 14 * 60   # from the scenarios' start
 
 RESULTS = {"errors": {}, "notes": [], "failed": {}}
 # `bench/run.sh --only KEY,...` (BENCH_ONLY): run only these scenarios (run, networks, attach,
-# throughput, ports); the report then goes to BENCHMARKS-<keys>.md, not BENCHMARKS.md.
+# throughput, ports, or half of ports: ports-dp, ports-cp); the report then goes to
+# BENCHMARKS-<keys>.md, not BENCHMARKS.md.
 ONLY = [k for k in E.get("BENCH_ONLY", "").split(",") if k]
-SCENARIOS = ("run", "networks", "attach", "throughput", "ports")
+SCENARIOS = ("run", "networks", "attach", "throughput", "ports", "ports-dp", "ports-cp")
 if set(ONLY) - set(SCENARIOS):
     sys.exit(f"BENCH_ONLY: unknown scenario(s) {sorted(set(ONLY) - set(SCENARIOS))}; known: {', '.join(SCENARIOS)}")
 REPORT = "BENCHMARKS.md" if not ONLY else f"BENCHMARKS-{'-'.join(ONLY)}.md"
@@ -1217,7 +1218,7 @@ def main():
                           ("attach", "1. attach/detach + 4. memory", scenario_attach),
                           ("throughput", "5. throughput and DNS", scenario_throughput),
                           ("ports", "6. published ports", lambda: ports.scenario(sys.modules[__name__]))):
-        if ONLY and key not in ONLY:
+        if ONLY and key not in ONLY and not (key == "ports" and {"ports-dp", "ports-cp"} & set(ONLY)):
             continue
         try:
             fn()

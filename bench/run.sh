@@ -10,15 +10,16 @@
 # bench/bench.py, which drives every scenario for berth and the references alternately,
 # prints ratios and writes BENCHMARKS.md (repo root) and bench/charts/*.svg.
 # Never touches the machine's own network namespace; everything is removed on exit, also on
-# failure. --quick is CI-sized (< 3 minutes); the full run takes < 30 minutes.
-# --only runs just the named scenarios (run, networks, attach, throughput, ports) and writes
-# BENCHMARKS-<names>.md instead of BENCHMARKS.md.
+# failure. --quick is CI-sized (< 3 minutes); the full run takes ~35-50 minutes. --only runs
+# just the named scenarios (run, networks, attach, throughput, ports; ports-dp and ports-cp are
+# its two halves) and writes BENCHMARKS-<names>.md instead of BENCHMARKS.md.
 #
 # Environment: CARGO_TARGET_DIR (where berth is built, default target/), BENCH_DOCKER_MAX
 # (cap on the number of Docker containers, default 1000 full / 25 quick; Docker also stops
 # growing below 4 GiB MemAvailable or 14 min into the scenarios), BENCH_SKIP_INSTALL=1, BENCH_SKIP_BUILD=1,
 # BENCH_KEEP=1 (keep the work directory, for debugging), BENCH_BERTH_REV (how the report names
-# the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere).
+# the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere), BENCH_PORTS_ROUNDS
+# and BENCH_PORTS_SECS (scenario 6a's rounds and seconds per sample; default 5 × 2, quick 1 × 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,13 +33,14 @@ while [ $# -gt 0 ]; do
     --quick) MODE=quick ;;
     --only) ONLY=${2:?--only needs a list, e.g. --only ports}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (usage: bench/run.sh [--quick] [--only SCENARIO,...])" >&2; exit 2 ;;
   esac
   shift
 done
 CMDLINE="sudo"
-for v in CARGO_TARGET_DIR BENCH_DOCKER_MAX BENCH_SKIP_INSTALL BENCH_SKIP_BUILD BENCH_KEEP BENCH_BERTH_REV; do
+for v in CARGO_TARGET_DIR BENCH_DOCKER_MAX BENCH_SKIP_INSTALL BENCH_SKIP_BUILD BENCH_KEEP BENCH_BERTH_REV \
+         BENCH_PORTS_ROUNDS BENCH_PORTS_SECS; do
   if [ -n "${!v:-}" ]; then CMDLINE="$CMDLINE $v=${!v@Q}"; fi
 done
 CMDLINE="$CMDLINE bench/run.sh"
