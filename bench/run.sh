@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --quick) MODE=quick ;;
     --only) ONLY=${2:?--only needs a list, e.g. --only ports}; shift ;;
     --only=*) ONLY=${1#--only=} ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (usage: bench/run.sh [--quick] [--only SCENARIO,...])" >&2; exit 2 ;;
   esac
   shift
