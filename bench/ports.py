@@ -81,6 +81,12 @@ def dp_setup(b, eng, host_addr):
     eng.out("run", "-d", "--name", "ppiperf", "--network", "bench-pp", "-p", f"{IPERF_PORT}:5201",
             "perf:latest", "iperf3", "-s")
     web, ipf = eng.ip_of("ppweb", "bench-pp"), eng.ip_of("ppiperf", "bench-pp")
+    # No TIME_WAIT in the web server's namespace: it closes first, so each connection would
+    # leave a TIME_WAIT socket for 60 s, and once wrk's source ports wrap around (28k ports,
+    # ~8 s at 4k/s) new SYNs hit them and wait for retransmits. The direct and 127.0.0.1 paths
+    # share one source address (the host's on the bridge, masqueraded), the outside path has
+    # its own: without this, whichever path ran last decided the others' rates.
+    b.sh(["nsenter", f"--net=/proc/{eng.pid_of('ppweb')}/ns/net", "sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=0"])
     hn, out = ["nsenter", host_ns(eng.name)], ["nsenter", "--net=/var/run/netns/" + E["BENCH_NS_OUT"]]
     return {
         "direct": (hn, f"http://{web}:80/passwd", ipf, 5201),
@@ -336,7 +342,9 @@ def report_dp(b, w, charts, dp):
     w("### 6a. Through a published port: connections/s and throughput\n")
     w(f"Servers in containers on a user-defined bridge: busybox `httpd` (`-p {WEB_PORT}:80`) and `iperf3 -s` "
       f"(`-p {IPERF_PORT}:5201`). **Connections/s**: `wrk -t1 -c{WRK_CONNS} -H 'Connection: close'`, one GET of a "
-      "small file per TCP connection (busybox httpd forks a process per connection, which bounds the rate). "
+      "small file per TCP connection (busybox httpd forks a process per connection, which bounds the rate; "
+      "`net.ipv4.tcp_max_tw_buckets=0` in its namespace, so that its TIME_WAIT sockets, 60 s each, do not "
+      "refuse the SYNs of wrk's reused source ports and bill one path's leftovers to the next). "
       "**Throughput**: iperf3, one TCP stream. Paths: *direct* = the client in the engine's host namespace to the "
       "container's address and port (100%); *outside* = the client in the outside namespace to the host's address "
       "and published port (one more veth hop, forwarded); *loopback* = the client in the host namespace to "
