@@ -304,8 +304,12 @@ def targets(b, tg):
         r, first, last, n0, n1 = flat
         d = flatness(b, cp, "docker")
         ds = f"; Docker 20.10: {r_str(d[0])} ({b.fms(d[1])} at {d[3]} → {b.fms(d[2])} at {d[4]} ports)" if d else ""
+        pr = cp["probes"]
+        lv = sorted(L for L in pr if pr[L]["berth 0"] and pr[L]["berth 100"])
+        plain = (f"; a plain `run -d` (no ports) at the same levels: "
+                 f"{r_str(b.p50(pr[lv[-1]]['berth 0']) / b.p50(pr[lv[0]]['berth 0']))}" if len(lv) >= 2 else "")
         tg.append((f"`run -d` with 100 published ports flat in ports already published (last ÷ first ≤ {FLAT}×)",
-                   f"{r_str(r)} ({b.fms(first)} at {n0} → {b.fms(last)} at {n1} ports, p50, CLI){ds}", r <= FLAT,
+                   f"{r_str(r)} ({b.fms(first)} at {n0} → {b.fms(last)} at {n1} ports, p50, CLI){plain}{ds}", r <= FLAT,
                    "issue 5: Docker's nftables backend grows with rules (moby #53466)"))
 
 
