@@ -23,6 +23,9 @@ import io
 import time
 import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ports  # noqa: E402  (scenario 6, bench/ports.py)
+
 E = os.environ
 MODE = E.get("BENCH_MODE", "quick")
 QUICK = MODE == "quick"
@@ -74,6 +77,14 @@ DOCKER_MIN_AVAIL_MB = 4096
 DOCKER_DEADLINE_S = 90 if QUICK else 14 * 60   # from the scenarios' start
 
 RESULTS = {"errors": {}, "notes": [], "failed": {}}
+# `bench/run.sh --only KEY,...` (BENCH_ONLY): run only these scenarios (run, networks, attach,
+# throughput, ports, or half of ports: ports-dp, ports-cp); the report then goes to
+# BENCHMARKS-<keys>.md, not BENCHMARKS.md.
+ONLY = [k for k in E.get("BENCH_ONLY", "").split(",") if k]
+SCENARIOS = ("run", "networks", "attach", "throughput", "ports", "ports-dp", "ports-cp")
+if set(ONLY) - set(SCENARIOS):
+    sys.exit(f"BENCH_ONLY: unknown scenario(s) {sorted(set(ONLY) - set(SCENARIOS))}; known: {', '.join(SCENARIOS)}")
+REPORT = "BENCHMARKS.md" if not ONLY else f"BENCHMARKS-{'-'.join(ONLY)}.md"
 
 
 def log(*a):
@@ -579,11 +590,12 @@ def iperf_bps(out):
     return j["end"]["sum_received"]["bits_per_second"]
 
 
-def iperf_client(prefix, ip, port=5201):
+def iperf_client(prefix, ip, port=5201, secs=None):
+    secs = secs or IPERF_T
     last = None
     for _ in range(20):
-        p = subprocess.run(prefix + ["iperf3", "-c", ip, "-p", str(port), "-t", str(IPERF_T), "-J"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=IPERF_T + 60)
+        p = subprocess.run(prefix + ["iperf3", "-c", ip, "-p", str(port), "-t", str(secs), "-J"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=secs + 60)
         try:
             return iperf_bps(p.stdout.decode())
         except Exception as ex:
@@ -710,7 +722,7 @@ def color(name, i):
     """The same colour for an engine in every chart: berth red, netavark green, Docker blue,
     Podman purple, raw veth grey (a second series of the same engine a darker shade)."""
     n = name.lower()
-    dark = "api" in n or " rm" in n or "teardown" in n
+    dark = "api" in n or " rm" in n or "teardown" in n or "plain" in n
     for key, c, d in (("berth", "#e03030", "#8c1010"), ("netavark", "#2ca02c", "#1a661a"),
                       ("docker", "#3a7bd5", "#153e75"), ("podman", "#9467bd", "#5c3a80"),
                       ("raw", "#7f7f7f", "#4d4d4d")):
@@ -921,6 +933,8 @@ def write_report(started, finished):
 
     # ---- targets
     tg = []
+    if ONLY:
+        w(f"**Partial run**: only the scenarios `{','.join(ONLY)}` (`--only`); the other sections are empty.\n")
     a = R.get("attach", {})
     probes = a.get("probes", {})
     levels = sorted(probes)
@@ -928,6 +942,7 @@ def write_report(started, finished):
     tp = R.get("tput", {})
     try:
         targets(tg, a, probes, levels, rr, tp)
+        ports.targets(sys.modules[__name__], tg)
     except Exception as ex:
         traceback.print_exc()
         tg.append(("(target evaluation)", f"failed: {ex}", False, "missing data"))
@@ -1079,6 +1094,25 @@ def write_report(started, finished):
             w("![daemon memory vs containers](bench/charts/memory.svg)\n")
 
     # ---- 5. data plane and DNS
+    if tp or R.get("dns"):
+        section_5(w, charts, R, tp)
+    # ---- 6. published ports
+    ports.report(sys.modules[__name__], w, charts)
+
+    # ---- problems
+    write_problems(w, R)
+    with open(os.path.join(ROOT, REPORT), "w") as f:
+        f.write("\n".join(md) + "\n")
+    # every sample of this run, for whoever wants to recompute a figure
+    results = "results.json" if not ONLY else f"results-{'-'.join(ONLY)}.json"
+    with open(os.path.join(charts, results), "w") as f:
+        json.dump({"mode": MODE, "command": E["BENCH_CMDLINE"], "started": f"{started:%Y-%m-%dT%H:%M:%SZ}",
+                   "ms": "latencies in ms, throughput in bit/s, RSS in kB", **R}, f, default=str)
+    log(f"\n== wrote {os.path.join(ROOT, REPORT)} and {charts}/*.svg")
+    log("\n".join(["", "targets:"] + [f"  {'MET    ' if ok else 'NOT MET'} {t}: {m}" for t, m, ok, _ in tg]))
+
+
+def section_5(w, charts, R, tp):
     w("## 5. Data plane and DNS\n")
     w(f"iperf3, one TCP stream, {IPERF_T} s, median of {IPERF_ROUNDS} rounds, each round running every path back to back "
       "(order rotated). Single-stream iperf3 is CPU-bound, so on a loaded 2-core machine the rounds scatter widely "
@@ -1120,7 +1154,8 @@ def write_report(started, finished):
                         bars=["raw veth", "berth bridge", "Docker bridge", "berth -p", "Docker -p"]):
         w("![throughput](bench/charts/throughput.svg)\n")
 
-    # ---- problems
+
+def write_problems(w, R):
     w("## Errors and daemon warnings during this run\n")
     errs = {k: v for k, v in R["errors"].items() if not k.endswith("(count)")}
     if not errs and not R["failed"]:
@@ -1156,14 +1191,6 @@ def write_report(started, finished):
         for key, (n, first) in sorted(kinds.items(), key=lambda kv: -kv[1][0])[:12]:
             w(f"| {n} | `{first[:400].replace('`', chr(39)).replace('|', '/')}` |")
         w("")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    # every sample of this run, for whoever wants to recompute a figure
-    with open(os.path.join(charts, "results.json"), "w") as f:
-        json.dump({"mode": MODE, "command": E["BENCH_CMDLINE"], "started": f"{started:%Y-%m-%dT%H:%M:%SZ}",
-                   "ms": "latencies in ms, throughput in bit/s, RSS in kB", **R}, f, default=str)
-    log(f"\n== wrote {os.path.join(ROOT, 'BENCHMARKS.md')} and {charts}/*.svg")
-    log("\n".join(["", "targets:"] + [f"  {'MET    ' if ok else 'NOT MET'} {t}: {m}" for t, m, ok, _ in tg]))
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -1187,8 +1214,12 @@ def main():
     log("\n== 4. memory, idle (image imported, no containers)")
     memory("idle", {})
     RESULTS["load_start"] = os.getloadavg()
-    for name, fn in (("2. run -d", scenario_run), ("3. networks", scenario_networks),
-                     ("1. attach/detach + 4. memory", scenario_attach), ("5. throughput and DNS", scenario_throughput)):
+    for key, name, fn in (("run", "2. run -d", scenario_run), ("networks", "3. networks", scenario_networks),
+                          ("attach", "1. attach/detach + 4. memory", scenario_attach),
+                          ("throughput", "5. throughput and DNS", scenario_throughput),
+                          ("ports", "6. published ports", lambda: ports.scenario(sys.modules[__name__]))):
+        if ONLY and key not in ONLY and not (key == "ports" and {"ports-dp", "ports-cp"} & set(ONLY)):
+            continue
         try:
             fn()
         except Exception as ex:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # berth's benchmark harness: berth beside netavark, Docker and Podman, interleaved in one run.
 #
-#   sudo bench/run.sh [--quick]
+#   sudo bench/run.sh [--quick] [--only SCENARIO,...]
 #
 # Builds its own throwaway topology (one "host" network namespace per engine, an "outside"
 # namespace wired to each, and the namespaces netavark's containers live in), installs the
@@ -10,13 +10,16 @@
 # bench/bench.py, which drives every scenario for berth and the references alternately,
 # prints ratios and writes BENCHMARKS.md (repo root) and bench/charts/*.svg.
 # Never touches the machine's own network namespace; everything is removed on exit, also on
-# failure. --quick is CI-sized (< 3 minutes); the full run takes < 30 minutes.
+# failure. --quick is CI-sized (< 3 minutes); the full run takes ~35-50 minutes. --only runs
+# just the named scenarios (run, networks, attach, throughput, ports; ports-dp and ports-cp are
+# its two halves) and writes BENCHMARKS-<names>.md instead of BENCHMARKS.md.
 #
 # Environment: CARGO_TARGET_DIR (where berth is built, default target/), BENCH_DOCKER_MAX
 # (cap on the number of Docker containers, default 1000 full / 25 quick; Docker also stops
 # growing below 4 GiB MemAvailable or 14 min into the scenarios), BENCH_SKIP_INSTALL=1, BENCH_SKIP_BUILD=1,
 # BENCH_KEEP=1 (keep the work directory, for debugging), BENCH_BERTH_REV (how the report names
-# the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere).
+# the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere), BENCH_PORTS_ROUNDS
+# and BENCH_PORTS_SECS (scenario 6a's rounds and seconds per sample; default 5 × 2, quick 1 × 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,22 +27,29 @@ ROOT=$PWD
 export PATH="${HOME:-/root}/.cargo/bin:/usr/sbin:/sbin:$PATH"
 
 MODE=full
-for a in "$@"; do
-  case $a in
+ONLY=
+while [ $# -gt 0 ]; do
+  case $1 in
     --quick) MODE=quick ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $a (usage: bench/run.sh [--quick])" >&2; exit 2 ;;
+    --only) ONLY=${2:?--only needs a list, e.g. --only ports}; shift ;;
+    --only=*) ONLY=${1#--only=} ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (usage: bench/run.sh [--quick] [--only SCENARIO,...])" >&2; exit 2 ;;
   esac
+  shift
 done
 CMDLINE="sudo"
-for v in CARGO_TARGET_DIR BENCH_DOCKER_MAX BENCH_SKIP_INSTALL BENCH_SKIP_BUILD BENCH_KEEP BENCH_BERTH_REV; do
+for v in CARGO_TARGET_DIR BENCH_DOCKER_MAX BENCH_SKIP_INSTALL BENCH_SKIP_BUILD BENCH_KEEP BENCH_BERTH_REV \
+         BENCH_PORTS_ROUNDS BENCH_PORTS_SECS; do
   if [ -n "${!v:-}" ]; then CMDLINE="$CMDLINE $v=${!v@Q}"; fi
 done
-CMDLINE="$CMDLINE bench/run.sh${1:+ $*}"
+CMDLINE="$CMDLINE bench/run.sh"
+if [ "$MODE" = quick ]; then CMDLINE="$CMDLINE --quick"; fi
+if [ -n "$ONLY" ]; then CMDLINE="$CMDLINE --only $ONLY"; fi
 T0=$(date +%s)
 
 # ---- reference engines and tools (Debian packages) -------------------------------------
-PKGS=(docker.io containerd runc netavark aardvark-dns podman iperf3 dnsperf nftables iptables
+PKGS=(docker.io containerd runc netavark aardvark-dns podman iperf3 dnsperf wrk nftables iptables
       busybox-static iproute2 util-linux python3 curl)
 if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then
   missing=()
@@ -169,7 +179,7 @@ for _ in $(seq 300); do "$DOCKER_CLI" -H "unix://$DSOCK" info >/dev/null 2>&1 &&
 "$DOCKER_CLI" -H "unix://$DSOCK" info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 "$DIR/dockerd.log"; exit 1; }
 mkdir -p "$DIR/podman/net" "$DIR/podman/tmp"
 
-export BENCH_MODE=$MODE BENCH_CMDLINE=$CMDLINE BENCH_ROOT=$ROOT BENCH_DIR=$DIR \
+export BENCH_MODE=$MODE BENCH_ONLY=$ONLY BENCH_CMDLINE=$CMDLINE BENCH_ROOT=$ROOT BENCH_DIR=$DIR \
   BENCH_BERTH=$BIN/berth BENCH_BERTHD=$BIN/berthd BENCH_SOCK=$SOCK BENCH_BERTHD_PID=$BPID \
   BENCH_BERTHD_LOG=$DIR/berthd.log BENCH_DOCKER=$DOCKER_CLI BENCH_DSOCK=$DSOCK \
   BENCH_DOCKERD_PID=$DPID BENCH_CONTAINERD_PID=$CPID BENCH_DOCKERD_LOG=$DIR/dockerd.log \

@@ -23,7 +23,7 @@
 //! perl in the outside namespace.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_tests::image::busybox_binary;
 use berth_tests::{
@@ -746,6 +746,44 @@ fn port_ranges_map_each_port() {
         o.combined().contains("9100-9101"),
         "refusal should name the exhausted range:\n{o}"
     );
+}
+
+/// Regression (found by the benchmark, bench/ports.py 6b): publishing read the host's socket
+/// tables (/proc/net/tcp and tcp6, each read a walk of every namespace's sockets) anew for
+/// every port, so `run -d` with 100 published ports took about a second longer than a plain
+/// `run -d`. One snapshot per container now; the 100 forwards still all work.
+#[test]
+fn run_with_100_published_ports_is_not_slowed_per_port() {
+    let env = require_setup!("ports-100");
+    let (d, topo) = (&env.daemon, &env.topo);
+    let timed = |name: &str, extra: &[&str]| {
+        let t = Instant::now();
+        run_named(d, name, extra, &["httpd", "-f", "-p", "100", "-h", "/etc"]);
+        t.elapsed()
+    };
+    let (mut plain, mut many) = (Vec::new(), Vec::new());
+    for i in 0..3 {
+        plain.push(timed(&format!("plain{i}"), &[]));
+        d.ok(&["rm", "-f", &format!("plain{i}")]);
+        many.push(timed(&format!("many{i}"), &["-p", "30000-30099:1-100"]));
+        if i < 2 {
+            d.ok(&["rm", "-f", &format!("many{i}")]);
+        }
+    }
+    plain.sort();
+    many.sort();
+    assert!(
+        many[1] < plain[1] + Duration::from_millis(300),
+        "run -d with 100 published ports took {:?} (median of 3), a plain run -d {:?}: \
+         publishing costs per port again? all: {many:?} vs {plain:?}",
+        many[1],
+        plain[1]
+    );
+    assert_eq!(port_lines(d, "many2", None).len(), 100);
+    let url = format!("http://{}:30099/hostname", topo.host_ip());
+    expect_body(d, "outside → host:30099 → many2:100", "many2", || {
+        outside_get(topo, &url)
+    });
 }
 
 // ---------------------------------------------------------------- hairpin
