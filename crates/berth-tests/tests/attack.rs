@@ -855,3 +855,61 @@ fn dns_does_not_leak_names_of_other_networks() {
         "reverse lookup leaked a name:\n{o}"
     );
 }
+
+/// A container must not send VXLAN (UDP 4789, or 4799 of encrypted overlays) to other hosts:
+/// masqueraded to its host's address, it would look like that host's underlay traffic to an
+/// overlay peer, which would accept it and let the container inject frames into overlay
+/// networks. Another UDP port is the control.
+#[test]
+fn containers_cannot_send_vxlan_to_other_hosts() {
+    let env = require_setup!("atk-vxlan");
+    let (d, topo) = (&env.daemon, &env.topo);
+    let ports = [4790u16, 4789, 4799];
+    let socks: Vec<(u16, UdpSocket)> = in_netns(&topo.outside_ns_path(), || {
+        ports
+            .iter()
+            .map(|p| {
+                (
+                    *p,
+                    UdpSocket::bind(("0.0.0.0", *p)).expect("bind in the outside"),
+                )
+            })
+            .collect()
+    });
+    net_create(d, &["--subnet", "10.76.0.0/24", "vx-a"]);
+    // The reserved `host` image: the host's python3 sends the datagrams.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cv",
+        "--network",
+        "vx-a",
+        "host",
+        "sleep",
+        "600",
+    ]);
+    let outside = topo.outside_ip().to_string();
+    for (p, s) in &socks {
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .expect("timeout");
+        let send = format!(
+            "import socket\nfor _ in range(3): socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'vxlan-marker', ('{outside}', {p}))"
+        );
+        d.ok(&["exec", "cv", "python3", "-c", &send]);
+        let mut buf = [0u8; 256];
+        let got = s.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec());
+        if *p == 4790 {
+            assert_eq!(
+                got.as_deref(),
+                Some(&b"vxlan-marker"[..]),
+                "control: UDP {p} from the container should reach the outside"
+            );
+        } else {
+            assert!(
+                got.is_none(),
+                "UDP {p} (VXLAN) from a container reached another host"
+            );
+        }
+    }
+}

@@ -29,6 +29,9 @@
 //!   Nothing is forwarded into or out of `berth-wg0`: only the host's own VXLAN devices use it
 //!   (otherwise a container's packets to a peer's inner address, masqueraded to this host's
 //!   inner address, would reach the peer's VXLAN port as if they came from this host).
+//! - containers send no VXLAN (UDP 4789, 4799) to other hosts: masqueraded to this host's
+//!   address, an overlay peer would take it for this host's underlay traffic and accept frames
+//!   injected into its overlay networks.
 
 use super::ports::Published;
 use std::fmt::Write;
@@ -81,6 +84,7 @@ const BASE: &str = r#"table inet berth {
     type filter hook forward priority filter - 1; policy accept;
     oifname "berth-wg0" drop
     iifname "berth-wg0" drop
+    iifname @bridges udp dport { 4789, 4799 } drop
   }
   chain guard {
     type filter hook prerouting priority dstnat - 10; policy accept;
