@@ -4,6 +4,7 @@
 //! little (berthd's open descriptors and resident memory).
 
 use crate::{Daemon, Topology};
+
 use std::collections::BTreeMap;
 
 /// What must come back to where it started.
@@ -139,4 +140,27 @@ impl Drop for PeakSampler {
     fn drop(&mut self) {
         self.stop_thread();
     }
+}
+
+/// After a load: berthd's descriptors back within 10 of `before`, its RSS within twice
+/// `before` + 20 MB, and no panic in its log.
+pub fn assert_daemon_recovered(d: &Daemon, pid: u32, before: Usage, after: Usage) {
+    assert!(
+        after.fds <= before.fds + 10,
+        "berthd holds {} fds after the load, {} before: a descriptor leak?\n{}",
+        after.fds,
+        before.fds,
+        fd_summary(pid)
+    );
+    assert!(
+        after.rss_kb <= 2 * before.rss_kb + 20 * 1024,
+        "berthd's RSS grew from {} kB to {} kB",
+        before.rss_kb,
+        after.rss_kb
+    );
+    assert!(
+        !d.log().contains("panicked"),
+        "berthd panicked:\n{}",
+        d.log_tail(60)
+    );
 }

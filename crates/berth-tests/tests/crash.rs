@@ -243,6 +243,19 @@ fn connected(env: &TestEnv, c: &str, net: &str) -> bool {
         .is_some()
 }
 
+/// Whether `xc` is connected to `away`, asserting that inspect and its interfaces agree.
+fn connected_consistently(env: &TestEnv, ctx: &str) -> bool {
+    let (shown, wired) = (
+        connected(env, "xc", "away"),
+        has_address_in(env, "xc", "10.95.0."),
+    );
+    assert_eq!(
+        shown, wired,
+        "{ctx}: inspect says connected={shown}, interface={wired}"
+    );
+    shown
+}
+
 #[test]
 fn crash_at_every_step_of_connect_and_disconnect_is_done_or_undone() {
     let Some(mut env) = setup("crash-conn") else {
@@ -284,14 +297,7 @@ fn crash_at_every_step_of_connect_and_disconnect_is_done_or_undone() {
             let (crashed, out) = crash_during(&mut env, kind, n, &connect);
             let ctx = format!("crash at {kind} step {n} (crashed: {crashed})");
             check_invariants(&env, &ctx);
-            let (shown, wired) = (
-                connected(&env, "xc", "away"),
-                has_address_in(&env, "xc", "10.95.0."),
-            );
-            assert_eq!(
-                shown, wired,
-                "{ctx}: inspect says connected={shown}, interface={wired}"
-            );
+            let shown = connected_consistently(&env, &ctx);
             if !shown {
                 env.daemon.ok(&connect);
             }
@@ -310,14 +316,7 @@ fn crash_at_every_step_of_connect_and_disconnect_is_done_or_undone() {
         let (crashed, out) = crash_during(&mut env, "disconnect", n, &disconnect);
         let ctx = format!("crash at disconnect step {n} (crashed: {crashed})");
         check_invariants(&env, &ctx);
-        let (shown, wired) = (
-            connected(&env, "xc", "away"),
-            has_address_in(&env, "xc", "10.95.0."),
-        );
-        assert_eq!(
-            shown, wired,
-            "{ctx}: inspect says connected={shown}, interface={wired}"
-        );
+        let shown = connected_consistently(&env, &ctx);
         if shown {
             env.daemon.ok(&disconnect);
         }

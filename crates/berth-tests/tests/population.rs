@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use berth_tests::leaks::{counts, fd_summary, usage, PeakSampler};
+use berth_tests::leaks::{assert_daemon_recovered, counts, usage, PeakSampler};
 use berth_tests::{berth_timeout, require_setup, wait_until, Daemon, BUSYBOX_IMAGE as BB};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -66,8 +66,8 @@ fn run_sleeper(d: &Daemon, name: &str) -> Result<Duration, String> {
 
 /// Container name → IPv4 address on the network, from `network inspect`; errors if an address
 /// is held twice.
-fn addresses(d: &Daemon) -> Result<HashMap<String, String>, String> {
-    let raw = d.ok(&["network", "inspect", NET]);
+fn addresses(d: &Daemon, net: &str) -> Result<HashMap<String, String>, String> {
+    let raw = d.ok(&["network", "inspect", net]);
     let v: serde_json::Value = serde_json::from_str(&raw).map_err(|e| format!("{e}: {raw}"))?;
     let mut by_name = HashMap::new();
     let mut by_ip: HashMap<String, String> = HashMap::new();
@@ -84,6 +84,28 @@ fn addresses(d: &Daemon) -> Result<HashMap<String, String>, String> {
         by_name.insert(name, ip);
     }
     Ok(by_name)
+}
+
+/// Runs `work` over every client's names at once (a thread per client); all their errors.
+fn per_client(
+    slots: &[Vec<String>],
+    work: impl Fn(&[String]) -> Vec<String> + Sync,
+) -> Vec<String> {
+    thread::scope(|s| {
+        let hs: Vec<_> = slots
+            .iter()
+            .map(|names| {
+                let work = &work;
+                s.spawn(move || work(names))
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec!["a client panicked".into()])
+            })
+            .collect()
+    })
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
@@ -178,23 +200,10 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
                 .collect()
         })
         .collect();
-    let fill_errors: Vec<String> = thread::scope(|s| {
-        let hs: Vec<_> = slots
+    let fill_errors = per_client(&slots, |names| {
+        names
             .iter()
-            .map(|names| {
-                s.spawn(move || {
-                    names
-                        .iter()
-                        .filter_map(|n| run_sleeper(d, n).err())
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec!["a client panicked".into()])
-            })
+            .filter_map(|n| run_sleeper(d, n).err())
             .collect()
     });
     let fill = t_fill.elapsed();
@@ -203,7 +212,7 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
         "filling: {}",
         fill_errors.join("\n\n")
     );
-    let held = addresses(d).unwrap_or_else(|e| panic!("after filling: {e}"));
+    let held = addresses(d, NET).unwrap_or_else(|e| panic!("after filling: {e}"));
     assert_eq!(held.len() as u64, pop + 2, "endpoints on {NET}: {held:?}");
     let u_filled = usage(pid);
 
@@ -235,31 +244,18 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
     });
     let churned = t_churn.elapsed();
     let mut c = out.into_inner().unwrap_or_else(|e| e.into_inner());
-    let held = addresses(d);
+    let held = addresses(d, NET);
     let u_churned = usage(pid);
 
     // Drain.
     let t_drain = Instant::now();
-    let drain_errors: Vec<String> = thread::scope(|s| {
-        let hs: Vec<_> = slots
-            .iter()
-            .map(|names| {
-                s.spawn(move || {
-                    names
-                        .chunks(50)
-                        .filter_map(|chunk| {
-                            let mut args = vec!["rm", "-f"];
-                            args.extend(chunk.iter().map(String::as_str));
-                            step(d, "rm -f", &args).err()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec!["a client panicked".into()])
+    let drain_errors = per_client(&slots, |names| {
+        names
+            .chunks(50)
+            .filter_map(|chunk| {
+                let mut args = vec!["rm", "-f"];
+                args.extend(chunk.iter().map(String::as_str));
+                step(d, "rm -f", &args).err()
             })
             .collect()
     });
@@ -350,24 +346,7 @@ fn population_churn_keeps_names_and_connectivity_and_leaks_nothing() {
         u_filled.fds,
         u_churned.fds
     );
-    assert!(
-        u1.fds <= u0.fds + 10,
-        "berthd holds {} fds after the load, {} before:\n{}",
-        u1.fds,
-        u0.fds,
-        fd_summary(pid)
-    );
-    assert!(
-        u1.rss_kb <= 2 * u0.rss_kb + 20 * 1024,
-        "berthd's RSS grew from {} kB to {} kB",
-        u0.rss_kb,
-        u1.rss_kb
-    );
-    assert!(
-        !d.log().contains("panicked"),
-        "berthd panicked:\n{}",
-        d.log_tail(60)
-    );
+    assert_daemon_recovered(d, pid, u0, u1);
 }
 
 /// Linux refuses a bridge's 1024th port with EXFULL ("Exchange full"). berth must say which
@@ -431,7 +410,7 @@ fn full_bridge_is_refused_with_a_clear_error_and_nothing_half_made() {
         after, before,
         "veths / namespaces / nft elements after the refusal"
     );
-    let held = addresses_on(d, "fullnet");
+    let held = addresses(d, "fullnet").unwrap_or_else(|e| panic!("{e}"));
     assert!(held.is_empty(), "addresses still held on fullnet: {held:?}");
     let running = d.ok(&["ps", "-q"]);
     assert!(
@@ -454,15 +433,4 @@ fn full_bridge_is_refused_with_a_clear_error_and_nothing_half_made() {
         "60",
     ]);
     d.ok(&["rm", "-f", "late"]);
-}
-
-fn addresses_on(d: &Daemon, net: &str) -> Vec<String> {
-    let raw = d.ok(&["network", "inspect", net]);
-    let v: serde_json::Value = serde_json::from_str(&raw).expect("inspect JSON");
-    v[0]["Containers"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-        .map(|c| c["IPv4Address"].as_str().unwrap_or("").to_string())
-        .collect()
 }
