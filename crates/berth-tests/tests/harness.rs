@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use berth_tests::cleanup::mounts_under;
+use berth_tests::cleanup::{mounts_under, netns_id};
 use berth_tests::topology::NETNS_DIR;
 use berth_tests::util::{env_flag, tmp_root, wait_until};
 use berth_tests::{
@@ -92,6 +92,13 @@ fn drop_removes_namespaces_processes_and_dir() {
         .spawn()
         .expect("spawn sleep in host netns");
     std::fs::write(dir.join("file"), b"x").unwrap();
+    // nsenter joins the namespace after spawn returns: wait until it has, or
+    // the drop can run first and leave `sleep` in the caller's namespace.
+    let host_id = netns_id(&Path::new(NETNS_DIR).join(&h));
+    let child_ns = format!("/proc/{}/ns/net", child.id());
+    assert!(wait_until(Duration::from_secs(5), || netns_id(Path::new(
+        &child_ns
+    )) == host_id));
     drop(t);
     assert!(!netns_exists(&h) && !netns_exists(&o));
     assert!(!dir.exists(), "{} still exists", dir.display());
