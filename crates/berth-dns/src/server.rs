@@ -1,4 +1,5 @@
-//! The sockets: UDP and TCP on 127.0.0.11:53 inside a container's network namespace.
+//! The sockets: UDP and TCP on 127.0.0.11 inside a container's network namespace (on a random
+//! port that port 53 is redirected to, see [`DnsServer::serve`]).
 //!
 //! The listening sockets are created on a thread that entered the namespace (a socket stays in
 //! the namespace it was created in) and then handed to tokio. Per served namespace:
@@ -27,8 +28,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::{AbortHandle, JoinSet};
 
 /// Where the embedded DNS server listens inside each namespace (Docker's address).
-pub const DNS_ADDR: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 11), 53));
+pub const DNS_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(DNS_IP, 53));
+const DNS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
 /// Serving one namespace; dropping it stops serving and closes the sockets.
 pub struct ServeHandle {
@@ -68,8 +69,19 @@ impl std::fmt::Debug for ServeHandle {
 impl DnsServer {
     /// Binds UDP and TCP 127.0.0.11:53 inside the network namespace pinned at `netns` and serves
     /// queries there on behalf of container `asker` until the returned handle is dropped.
+    ///
+    /// The sockets are bound on a random port of 127.0.0.11 and the namespace gets a stateless
+    /// rewrite of port 53 to it ([`berth_kernel::nf_tables::dns`]), so that the container's own
+    /// programs can still bind port 53 (a DNS server in a container, as in Docker).
     pub async fn serve(self: &Arc<Self>, asker: String, netns: &Path) -> io::Result<ServeHandle> {
-        self.serve_at(asker, netns, DNS_ADDR).await
+        let path = netns.to_path_buf();
+        let (udp, tcp) = tokio::task::spawn_blocking(move || {
+            berth_kernel::netns::run_in(&path, bind_redirected)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(kernel_to_io)?;
+        self.serve_sockets(asker, udp, Some(tcp))
     }
 
     /// Like [`DnsServer::serve`], on another address inside the namespace.
@@ -133,20 +145,61 @@ fn kernel_to_io(e: berth_kernel::KernelError) -> io::Error {
     io::Error::new(kind, e.to_string())
 }
 
+/// In the calling thread's namespace: binds UDP and TCP on one random port of 127.0.0.11 and
+/// redirects port 53 there.
+fn bind_redirected() -> berth_kernel::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let ip = DNS_IP;
+    let mut last = None;
+    // The UDP port is random; the same TCP port is almost always free too. Try a few.
+    for _ in 0..8 {
+        match bind_udp(SocketAddr::from((ip, 0))).and_then(|udp| {
+            let port = udp.local_addr()?.port();
+            let tcp = bind_tcp(SocketAddr::from((ip, port)))?;
+            Ok((udp, tcp, port))
+        }) {
+            Ok((udp, tcp, port)) => {
+                berth_kernel::nf_tables::dns::redirect_port_53(ip, port)?;
+                return Ok((udp, tcp));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::other("no port"));
+    Err(berth_kernel::KernelError::io(
+        format!("bind {ip} for DNS"),
+        e,
+    ))
+}
+
 /// Binds the UDP socket and the TCP listener (in the calling thread's namespace).
 pub(crate) fn bind(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
-    let domain = Domain::for_address(addr);
-    let udp = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+    Ok((bind_udp(addr)?, bind_tcp(addr)?))
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let udp = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM.cloexec(),
+        Some(Protocol::UDP),
+    )?;
     udp.set_nonblocking(true)?;
     // Room for bursts of queries while the workers are busy.
     let _ = udp.set_recv_buffer_size(1 << 20);
     udp.bind(&SockAddr::from(addr))?;
-    let tcp = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    Ok(udp.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let tcp = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )?;
     tcp.set_reuse_address(true)?;
     tcp.set_nonblocking(true)?;
     tcp.bind(&SockAddr::from(addr))?;
     tcp.listen(128)?;
-    Ok((udp.into(), tcp.into()))
+    Ok(tcp.into())
 }
 
 /// Buffers for one batch of datagrams and their replies.

@@ -559,7 +559,10 @@ fn stopping_closes_the_sockets() {
         let dns = DnsServer::new(Arc::new(Fake { upstreams: vec![] }), DnsConfig::default());
         for _ in 0..3 {
             let h = rt.block_on(dns.serve("c1".into(), &ctr)).expect("serve");
-            assert_eq!(h.udp_addr(), berth_dns::DNS_ADDR);
+            // A random port of 127.0.0.11, which port 53 is redirected to.
+            assert_eq!(h.udp_addr().ip(), berth_dns::DNS_ADDR.ip());
+            assert_ne!(h.udp_addr().port(), 53);
+            assert_eq!(h.tcp_addr().map(|a| a.port()), Some(h.udp_addr().port()));
             let m = in_ns(&ctr, || {
                 udp_ask(berth_dns::DNS_ADDR, &query("web", RecordType::A, false))
             });
@@ -573,5 +576,53 @@ fn stopping_closes_the_sockets() {
             .block_on(dns.serve("c1".into(), Path::new("/nonexistent/netns")))
             .unwrap_err();
         assert!(err.to_string().contains("nonexistent"), "{err}");
+    });
+}
+
+/// A DNS server of the container's own (pihole, coredns...) must be able to bind port 53 on
+/// every address while berth serves 127.0.0.11:53 for the same namespace, over UDP and TCP; each
+/// gets its own queries.
+#[test]
+fn regression_container_could_not_bind_port_53() {
+    if !privileged("regression_container_could_not_bind_port_53") {
+        return;
+    }
+    let env = Env::new("own53");
+    let ctr = env.ctr.clone();
+    let host = env.host.clone();
+    in_ns(&host, move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dns = DnsServer::new(Arc::new(Fake { upstreams: vec![] }), DnsConfig::default());
+        let _h = rt.block_on(dns.serve("c1".into(), &ctr)).expect("serve");
+        in_ns(&ctr, || {
+            let own_udp = std::net::UdpSocket::bind("0.0.0.0:53").expect("own server binds udp 53");
+            let own_tcp =
+                std::net::TcpListener::bind("0.0.0.0:53").expect("own server binds tcp 53");
+            // berth's server still answers at 127.0.0.11:53, over UDP and TCP.
+            let m = udp_ask(berth_dns::DNS_ADDR, &query("web", RecordType::A, false));
+            assert_eq!(addrs(&m).len(), 1);
+            let mut s = TcpStream::connect_timeout(&berth_dns::DNS_ADDR, Duration::from_secs(2))
+                .expect("tcp to 127.0.0.11:53");
+            let m = tcp_ask(&mut s, &query("web", RecordType::A, false));
+            assert_eq!(addrs(&m).len(), 1);
+            // The container's own server gets what is sent to its addresses.
+            let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.send_to(b"ping", "127.0.0.1:53").unwrap();
+            let mut buf = [0u8; 16];
+            own_udp
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let (n, _) = own_udp
+                .recv_from(&mut buf)
+                .expect("own udp server gets its datagram");
+            assert_eq!(&buf[..n], b"ping");
+            let _t = TcpStream::connect("127.0.0.1:53").unwrap();
+            own_tcp.set_nonblocking(false).unwrap();
+            own_tcp.accept().expect("own tcp server accepts");
+        });
     });
 }

@@ -6,6 +6,7 @@
 
 pub mod netlink;
 pub mod netns;
+pub mod nf_tables;
 pub mod nft;
 pub mod proc;
 pub mod sockets;

@@ -1415,9 +1415,9 @@ fn restart_restores_deleted_port_rules() {
 /// A DNS server in a container on a user-defined network publishing 53/udp
 /// (pihole, coredns...): the container's port 53 must be free for it, as in
 /// Docker (whose embedded DNS listens on 127.0.0.11 on a random port, DNAT'd
-/// from 53 inside the container).
+/// from 53 inside the container; berth rewrites the port statelessly), and the
+/// container still resolves names through 127.0.0.11:53.
 #[test]
-#[ignore = "known gap: berth's embedded DNS binds 127.0.0.11:53 in the container; Docker uses a random port DNAT'd from 53"]
 fn udp_53_server_on_user_defined_network() {
     let env = require_setup!("ports-dns53");
     let (d, topo) = (&env.daemon, &env.topo);
@@ -1433,6 +1433,22 @@ fn udp_53_server_on_user_defined_network() {
         good
     });
     assert!(ok, "UDP to {host}:5356 → dns:53: last:\n{}", last.unwrap());
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "unet",
+        BB,
+        "sleep",
+        "60",
+    ]);
+    let found = d.berth(&["exec", "dns", "getent", "hosts", "peer"]);
+    assert!(
+        found.success() && found.out().contains("peer"),
+        "name lookup in a container whose own server holds port 53:\n{found}"
+    );
 }
 
 /// A UDP client that keeps its source port (DNS, syslog, statsd...) reaches
