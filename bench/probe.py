@@ -12,7 +12,7 @@ Environment: BERTH_BIN (directory of the release binaries, default target/releas
 LOGLEVEL (berthd --log-level, e.g. `info,berth_engine::timing=debug` for per-phase timings of
 every start in the log), STRACE=1 / STRACE_RUN=1 / PERF=1 (strace or perf record berthd during
 the cycles / a few runs; output in the state directory, kept with KEEP=1), CHECKMNT=1 (mount
-counts of a container and of berthd).
+counts of a container and of berthd), SMAPS=1 (berthd's resident memory by mapping, threads).
 """
 import os, sys, time, json, subprocess, socket, http.client, tarfile, io, statistics, tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +85,18 @@ try:
     if stp: stp.send_signal(2); stp.wait()
     print(f"probe at {N}: attach", st(a), "detach", st(d))
     print("rss", [l for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS")] if False else sh("ps", "-o", "rss=", "-p", str(p.pid)).strip())
+    if os.environ.get("SMAPS"):
+        # Where berthd's resident memory is: anonymous mappings grouped by kind, threads.
+        kinds, cur = {}, None
+        for l in open(f"/proc/{p.pid}/smaps"):
+            f = l.split()
+            if "-" in f[0] and len(f[0]) > 12 and ":" not in f[0]:
+                cur = f[5] if len(f) > 5 else "[anon]"
+            elif f[0] == "Rss:":
+                kinds[cur] = kinds.get(cur, 0) + int(f[1])
+        for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  rss {v / 1024:7.1f} MB  {k}")
+        print("  threads", len(os.listdir(f"/proc/{p.pid}/task")), "fds", len(os.listdir(f"/proc/{p.pid}/fd")))
     if os.environ.get("HOLD"): input("hold> ")
     if os.environ.get("CHECKMNT"):
         _, info = api.call("GET", "/containers/c1/json")

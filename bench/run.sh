@@ -96,7 +96,9 @@ NS_D=bb$ID-docker    # containerd + dockerd's host
 NS_N=bb$ID-nv        # netavark's host (bench.py runs here so netavark is spawned as Podman does)
 NS_P=bb$ID-podman    # podman's host
 NS_VA=bb$ID-va; NS_VB=bb$ID-vb   # a raw veth pair between two namespaces (throughput floor)
-ALL_NS=("$NS_OUT" "$NS_B" "$NS_D" "$NS_N" "$NS_P" "$NS_VA" "$NS_VB")
+# two namespaces on a bare Linux bridge in a third (what any bridge engine's data path costs)
+NS_BA=bb$ID-ba; NS_BB=bb$ID-bb; NS_BR=bb$ID-br
+ALL_NS=("$NS_OUT" "$NS_B" "$NS_D" "$NS_N" "$NS_P" "$NS_VA" "$NS_VB" "$NS_BA" "$NS_BB" "$NS_BR")
 BPID=; CPID=; DPID=
 SOCK=$DIR/berth.sock
 DSOCK=$DIR/docker/docker.sock
@@ -156,6 +158,14 @@ done
 ip -n "$NS_VA" link add veth0 type veth peer name veth0 netns "$NS_VB"
 ip -n "$NS_VA" addr add 192.0.2.1/24 dev veth0; ip -n "$NS_VB" addr add 192.0.2.2/24 dev veth0
 ip -n "$NS_VA" link set veth0 up; ip -n "$NS_VB" link set veth0 up
+ip -n "$NS_BR" link add br0 type bridge; ip -n "$NS_BR" link set br0 up
+for x in a b; do
+  ns=$NS_BA; [ $x = b ] && ns=$NS_BB
+  ip -n "$NS_BR" link add "p$x" type veth peer name eth0 netns "$ns"
+  ip -n "$NS_BR" link set "p$x" master br0 up
+  ip -n "$ns" addr add "192.0.2.$([ $x = a ] && echo 17 || echo 18)/28" dev eth0
+  ip -n "$ns" link set eth0 up
+done
 
 echo "== starting berthd in $NS_B"
 nsenter --net=/var/run/netns/"$NS_B" "$BIN/berthd" --data-root "$DIR/berth/data" \
@@ -185,7 +195,8 @@ export BENCH_MODE=$MODE BENCH_ONLY=$ONLY BENCH_CMDLINE=$CMDLINE BENCH_ROOT=$ROOT
   BENCH_DOCKERD_PID=$DPID BENCH_CONTAINERD_PID=$CPID BENCH_DOCKERD_LOG=$DIR/dockerd.log \
   BENCH_NETAVARK=$NETAVARK BENCH_AARDVARK=$AARDVARK BENCH_NS_PREFIX=bb$ID- \
   BENCH_NS_OUT=$NS_OUT BENCH_NS_BERTH=$NS_B BENCH_NS_DOCKER=$NS_D BENCH_NS_NV=$NS_N \
-  BENCH_NS_PODMAN=$NS_P BENCH_NS_VA=$NS_VA BENCH_NS_VB=$NS_VB BENCH_PODMAN_OPTS=$PODMAN_OPTS \
+  BENCH_NS_PODMAN=$NS_P BENCH_NS_VA=$NS_VA BENCH_NS_VB=$NS_VB \
+  BENCH_NS_BA=$NS_BA BENCH_NS_BB=$NS_BB BENCH_PODMAN_OPTS=$PODMAN_OPTS \
   BENCH_T0=$T0
 echo "== running the scenarios ($MODE)"
 # bench.py runs inside netavark's host namespace, so `netavark setup` is a plain process spawn
