@@ -478,6 +478,45 @@ fn records_follow_connect_disconnect_stop_start_at_once() {
     assert!(resolve(d, "asker", "mover").is_some());
 }
 
+/// berthd's DNS sockets die with it; the running containers' resolvers still ask
+/// 127.0.0.11:53, which each namespace rewrites to the port of berthd's server. After a
+/// SIGKILL and after a clean stop, the restarted berthd serves them again (on a new port, the
+/// rewrite replaced), the rewrite stays single (one answer, no loop), and port 53 stays free for
+/// the container's own programs.
+#[test]
+fn running_containers_resolve_again_after_berthd_restarts() {
+    let mut env = require_setup!("dns-restart");
+    {
+        let d = &env.daemon;
+        net_create(d, &["--subnet", "10.85.0.0/24", "n1"]);
+        run_on(d, "asker", "n1", &[], SLEEP);
+        run_on(d, "other", "n1", &[], SLEEP);
+        assert!(resolve(d, "asker", "other").is_some());
+    }
+    for how in ["SIGKILL", "stop"] {
+        if how == "SIGKILL" {
+            env.daemon.kill9();
+        }
+        env.daemon.restart();
+        let d = &env.daemon;
+        let ip = ip4(d, "other", "n1");
+        assert_eq!(
+            resolve(d, "asker", "other"),
+            Some(vec![ip]),
+            "after berthd {how} + restart"
+        );
+        // Port 53 is still the container's: its own TCP server binds it and keeps running.
+        let own = d.berth(&[
+            "exec",
+            "asker",
+            "sh",
+            "-c",
+            "nc -l -p 53 & sleep 0.3; kill $! && echo listening",
+        ]);
+        assert_eq!(own.out(), "listening", "port 53 after {how}:\n{own}");
+    }
+}
+
 // ---------------------------------------------------------------- forwarding
 
 /// `--dns` servers are asked through 127.0.0.11 (the container's resolv.conf still names

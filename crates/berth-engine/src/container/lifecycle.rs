@@ -663,9 +663,18 @@ pub(crate) async fn adopt(engine: &Arc<Engine>, running: Vec<(String, i32, u64)>
         })
         .collect();
     engine.detach_endpoints(&stale).await;
-    for c in engine.containers().into_iter().filter(|c| c.is_running()) {
-        engine.dns_serve(&c).await;
-    }
+    // Each running container's DNS again, many at once: replacing a namespace's redirect
+    // table waits for an RCU grace period (~15 ms), which overlaps across namespaces.
+    use futures_util::StreamExt;
+    let running: Vec<_> = engine
+        .containers()
+        .into_iter()
+        .filter(|c| c.is_running())
+        .collect();
+    futures_util::stream::iter(running.iter().map(|c| engine.dns_serve(c)))
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
     // Removals interrupted by a crash are finished.
     for c in engine
         .containers()

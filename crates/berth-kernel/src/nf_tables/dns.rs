@@ -21,7 +21,7 @@
 //! ```
 
 use super::wire::{self, Base, Batch, Expr, Msg, NFPROTO_IPV4, NF_INET_LOCAL_OUT};
-use crate::Result;
+use crate::{KernelError, Result};
 use std::net::Ipv4Addr;
 
 /// The table berth owns in each container's namespace.
@@ -34,30 +34,32 @@ const TCP: u8 = 6;
 
 /// In the calling thread's network namespace, makes UDP and TCP to `addr`:53 reach `addr`:`port`
 /// and the answers come back from port 53. Replaces what an earlier call put there, atomically.
+///
+/// A namespace seen for the first time gets the table in one transaction that creates it
+/// (~1 ms). Only if it exists already (berthd restarted and serves a running container again)
+/// is it replaced by "add; delete; add" in one transaction: a deletion makes the kernel wait
+/// for an RCU grace period (~10 ms), which the common case should not pay.
 pub fn redirect_port_53(addr: Ipv4Addr, port: u16) -> Result<()> {
-    super::apply(batch(addr, port))
+    match super::apply(batch(addr, port, false)) {
+        Err(KernelError::Sys { source, .. }) if source == nix::errno::Errno::EEXIST => {
+            super::apply(batch(addr, port, true))
+        }
+        other => other,
+    }
 }
 
-fn batch(addr: Ipv4Addr, port: u16) -> Batch {
+fn batch(addr: Ipv4Addr, port: u16, replace: bool) -> Batch {
     let mut b = Batch::new(super::next_seq());
     let table = |buf: &mut Vec<u8>| wire::put_str(buf, wire::NFTA_TABLE_NAME, TABLE);
-    // "add; delete; add": replaces the table whether or not it exists, in one transaction.
+    let v4 = NFPROTO_IPV4;
+    if replace {
+        b.add(Msg::NewTable, v4, format!("add table {TABLE}"), table);
+        b.add(Msg::DelTable, v4, format!("flush table {TABLE}"), table);
+    }
     b.add(
-        Msg::NewTable,
-        NFPROTO_IPV4,
-        format!("add table {TABLE}"),
-        table,
-    );
-    b.add(
-        Msg::DelTable,
-        NFPROTO_IPV4,
-        format!("flush table {TABLE}"),
-        table,
-    );
-    b.add(
-        Msg::NewTable,
-        NFPROTO_IPV4,
-        format!("add table {TABLE}"),
+        Msg::NewTableExcl,
+        v4,
+        format!("create table {TABLE}"),
         table,
     );
     b.add(
@@ -129,14 +131,16 @@ mod tests {
 
     #[test]
     fn one_transaction_replacing_the_table_with_a_chain_and_four_rules() {
-        let b = batch(Ipv4Addr::new(127, 0, 0, 11), 40001);
+        let fresh = batch(Ipv4Addr::new(127, 0, 0, 11), 40001, false);
+        assert_eq!(fresh.sent.len(), 6, "create table, chain, four rules");
+        let b = batch(Ipv4Addr::new(127, 0, 0, 11), 40001, true);
         let what: Vec<&str> = b.sent.iter().map(|(_, w)| w.as_str()).collect();
         assert_eq!(
             what,
             [
                 "add table berth-dns",
                 "flush table berth-dns",
-                "add table berth-dns",
+                "create table berth-dns",
                 "add chain out",
                 "add udp rule",
                 "add udp rule",

@@ -7,6 +7,7 @@
 /// Netlink header flags.
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLA_F_NESTED: u16 = 0x8000;
 
@@ -21,6 +22,8 @@ pub(crate) const NF_INET_LOCAL_OUT: u32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Msg {
     NewTable = 0,
+    /// `NFT_MSG_NEWTABLE` with `NLM_F_EXCL`: fails with EEXIST if the table exists.
+    NewTableExcl = 0x100,
     DelTable = 2,
     NewChain = 3,
     NewRule = 6,
@@ -94,11 +97,11 @@ impl Batch {
         what: impl Into<String>,
         body: impl FnOnce(&mut Vec<u8>),
     ) {
-        let ty = (NFNL_SUBSYS_NFTABLES << 8) | msg as u16;
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | (msg as u16 & 0xff);
+        let create = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
         let flags = match msg {
-            Msg::NewTable | Msg::NewChain | Msg::NewRule => {
-                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK
-            }
+            Msg::NewTable | Msg::NewChain | Msg::NewRule => create,
+            Msg::NewTableExcl => create | NLM_F_EXCL,
             Msg::DelTable => NLM_F_REQUEST | NLM_F_ACK,
         };
         let seq = self.seq;
