@@ -41,9 +41,10 @@ const TCP: u8 = 6;
 /// for an RCU grace period (~10 ms), which the common case should not pay.
 pub fn redirect_port_53(addr: Ipv4Addr, port: u16) -> Result<()> {
     match super::apply(batch(addr, port, false)) {
-        Err(KernelError::Sys { source, .. }) if source == nix::errno::Errno::EEXIST => {
-            super::apply(batch(addr, port, true))
-        }
+        Err(KernelError::Sys {
+            source: nix::errno::Errno::EEXIST,
+            ..
+        }) => super::apply(batch(addr, port, true)),
         other => other,
     }
 }
