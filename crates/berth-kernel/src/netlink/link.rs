@@ -45,9 +45,14 @@ impl Netlink {
     pub async fn ensure_bridge(&self, name: &str, mtu: Option<u32>) -> Result<u32> {
         let op = format!("create bridge {name}");
         check_ifname(&op, name)?;
+        // Multicast snooping off: with it on, every port added or removed walks every other
+        // port's multicast timers (br_port_state_selection → br_multicast_enable_port), a cost
+        // that grows with the containers on the bridge. Off, multicast is flooded to all ports,
+        // as on a plain switch (what containers without an IGMP querier get anyway).
         let mut b = LinkBridge::new(name)
             .stp_state(BridgeStpState::Disabled)
-            .forward_delay(0);
+            .forward_delay(0)
+            .mcast_snooping(false);
         if let Some(mtu) = mtu {
             b = b.mtu(mtu);
         }
