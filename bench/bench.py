@@ -964,6 +964,9 @@ def write_report(started, finished):
     for t, m, ok, note in tg:
         w(f"| {t} | {m} | {'✅ met' if ok else '❌ not met'} | {note} |")
     w("")
+    if any(not ok for _, _, ok, _ in tg):
+        w("What dominates where a target is missed (profiles of berth alone, with the commands that "
+          "produced them): [bench/PROFILE.md](bench/PROFILE.md).\n")
 
     # ---- 1. attach
     w("## 1. Attaching a container to a bridge network\n")
