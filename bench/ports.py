@@ -32,7 +32,7 @@ else:
     DP_ROUNDS, DP_T = 5, 2
     GROW_LEVELS = [0, 50, 100]
     PROBE_M = 8
-    DOCKER_DEADLINE_S = 8 * 60
+    DOCKER_DEADLINE_S = 5 * 60
 # On a loaded machine the data-plane samples scatter widely: more rounds narrow the medians.
 DP_ROUNDS = int(E.get("BENCH_PORTS_ROUNDS", DP_ROUNDS))
 DP_T = int(E.get("BENCH_PORTS_SECS", DP_T))

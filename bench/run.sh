@@ -110,15 +110,14 @@ cleanup() {
   echo "== cleaning up"
   # berth: remove containers (their shims outlive berthd), then stop berthd
   if [ -n "$BPID" ] && [ -S "$SOCK" ]; then
-    for c in $("$BIN/berth" -H "unix://$SOCK" ps -aq 2>/dev/null); do
-      "$BIN/berth" -H "unix://$SOCK" rm -f "$c" >/dev/null 2>&1
-    done
+    "$BIN/berth" -H "unix://$SOCK" ps -aq 2>/dev/null |
+      xargs -r -n 25 -P 4 "$BIN/berth" -H "unix://$SOCK" rm -f >/dev/null 2>&1
   fi
   [ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
   # docker: remove containers, stop dockerd then containerd
   if [ -n "$DPID" ] && [ -S "$DSOCK" ]; then
-    ids=$("$DOCKER_CLI" -H "unix://$DSOCK" ps -aq 2>/dev/null)
-    [ -n "$ids" ] && "$DOCKER_CLI" -H "unix://$DSOCK" rm -f $ids >/dev/null 2>&1
+    "$DOCKER_CLI" -H "unix://$DSOCK" ps -aq 2>/dev/null |
+      xargs -r -n 25 -P 4 "$DOCKER_CLI" -H "unix://$DSOCK" rm -f >/dev/null 2>&1
   fi
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
   [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
