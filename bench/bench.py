@@ -876,6 +876,35 @@ def targets(tg, a, probes, levels, rr, tp):
                    "is CPU-bound: on a loaded machine the rounds scatter by ±20%" + bare_bridge_note(tp)))
 
 
+def more_targets(tg, probes, levels):
+    """Detach, network create flatness (issue 3), DNS and memory (issue 6)."""
+    if levels:
+        worst = max((p50(probes[L]["berth-api disconnect"]) or 1e9) for L in levels)
+        tg.append(("detach p50 ≤ 3 ms", f"berth API disconnect p50 {fms(worst)} (worst level)", worst <= 3,
+                   "answers once the container is cut off; the veth's deletion finishes in the background"))
+    net = RESULTS.get("net", {})
+    ls = sorted(net, key=int)
+    if len(ls) >= 2 and net[ls[0]].get("berth-api create") and net[ls[-1]].get("berth-api create"):
+        f, l = p50(net[ls[0]]["berth-api create"]), p50(net[ls[-1]]["berth-api create"])
+        tg.append((f"network create p50 flat from {ls[0]} to {ls[-1]} networks (≤ 1.25×)",
+                   f"{l / f:.2f}× ({fms(f)} → {fms(l)}, API)", l / f <= 1.25, ""))
+    dns = RESULTS.get("dns", {})
+    bq = next((v[0] for k, v in dns.items() if k.startswith("berth")), None)
+    aq = next((v[0] for k, v in dns.items() if k.startswith("aardvark")), None)
+    if bq and aq:
+        tg.append(("DNS ≥ 2× aardvark-dns's queries/s", f"{bq / aq:.2f}× ({bq:,.0f} vs {aq:,.0f} q/s, dnsperf)",
+                   bq >= 2 * aq, ""))
+    mem = {m["label"]: m for m in RESULTS.get("mem", [])}
+    if "idle" in mem:
+        v = mem["idle"]["berthd"] / 1024
+        tg.append(("berthd RSS ≤ 15 MB idle", f"{v:.1f} MB", v <= 15, "VmRSS, image imported, no containers"))
+    top = [m for m in RESULTS.get("mem", []) if m["running"].get("berth", 0) >= 1000]
+    if top:
+        v = top[-1]["berthd"] / 1024
+        tg.append(("berthd RSS ≤ 40 MB with 1000 containers", f"{v:.1f} MB", v <= 40,
+                   "VmRSS of berthd alone (each container's shim is a separate process)"))
+
+
 def bare_bridge_note(tp):
     """What a bare Linux bridge (no engine) reaches in the same run: the floor of any bridge data path."""
     raw, bare, b = p50(tp.get("raw veth", [])), p50(tp.get("bare bridge", [])), p50(tp.get("berth", []))
@@ -950,6 +979,7 @@ def write_report(started, finished):
     tp = R.get("tput", {})
     try:
         targets(tg, a, probes, levels, rr, tp)
+        more_targets(tg, probes, levels)
         ports.targets(sys.modules[__name__], tg)
     except Exception as ex:
         traceback.print_exc()
