@@ -117,8 +117,15 @@ cleanup() {
   # docker: remove containers, stop dockerd then containerd
   if [ -n "$DPID" ] && [ -S "$DSOCK" ]; then
     "$DOCKER_CLI" -H "unix://$DSOCK" ps -aq 2>/dev/null |
-      xargs -r -n 25 -P 4 "$DOCKER_CLI" -H "unix://$DSOCK" rm -f >/dev/null 2>&1
+      timeout 180 xargs -r -n 25 -P 4 "$DOCKER_CLI" -H "unix://$DSOCK" rm -f >/dev/null 2>&1
   fi
+  # dockerd 20.10 can hang in concurrent removals: end what is left of our containers ourselves
+  # (the shims our containerd started, named by its socket, and each shim's container init)
+  for s in $(ps -eo pid=,args= | awk -v a="-address $DIR/docker/containerd.sock" \
+      '$2 ~ /containerd-shim-runc-v2$/ && index($0, a) {print $1}'); do
+    for c in $(ps -o pid= --ppid "$s"); do kill -KILL "$c" 2>/dev/null; done
+    kill "$s" 2>/dev/null
+  done
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
   [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null
   # podman: remove its containers (conmon + the container's processes end with them)
