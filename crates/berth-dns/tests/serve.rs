@@ -60,6 +60,17 @@ impl Drop for Env {
     }
 }
 
+/// A runtime and a server whose records are the [`Fake`]'s, with no upstreams.
+fn runtime_and_server() -> (tokio::runtime::Runtime, Arc<DnsServer>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dns = DnsServer::new(Arc::new(Fake { upstreams: vec![] }), DnsConfig::default());
+    (rt, dns)
+}
+
 /// Runs `f` on a thread inside the namespace at `ns`.
 fn in_ns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
     berth_kernel::netns::run_in(ns, move || Ok(f())).expect("enter netns")
@@ -551,12 +562,7 @@ fn stopping_closes_the_sockets() {
     let ctr = env.ctr.clone();
     let host = env.host.clone();
     in_ns(&host, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dns = DnsServer::new(Arc::new(Fake { upstreams: vec![] }), DnsConfig::default());
+        let (rt, dns) = runtime_and_server();
         for _ in 0..3 {
             let h = rt.block_on(dns.serve("c1".into(), &ctr)).expect("serve");
             // A random port of 127.0.0.11, which port 53 is redirected to.
@@ -591,12 +597,7 @@ fn regression_container_could_not_bind_port_53() {
     let ctr = env.ctr.clone();
     let host = env.host.clone();
     in_ns(&host, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dns = DnsServer::new(Arc::new(Fake { upstreams: vec![] }), DnsConfig::default());
+        let (rt, dns) = runtime_and_server();
         let _h = rt.block_on(dns.serve("c1".into(), &ctr)).expect("serve");
         in_ns(&ctr, || {
             let own_udp = std::net::UdpSocket::bind("0.0.0.0:53").expect("own server binds udp 53");
