@@ -175,50 +175,28 @@ impl Cluster {
     /// Creates `key` only if it does not exist; `owned` binds it to this host's lease.
     /// Returns whether this call created it.
     pub async fn claim(&self, key: &str, value: Vec<u8>, owned: bool) -> Result<bool> {
-        let opts = owned.then(|| PutOptions::new().with_lease(self.lease_id()));
-        let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value.clone(), opts)]);
-        let ok = self.client.clone().txn(txn).await?.succeeded();
-        if ok && owned {
-            self.owned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.to_string(), value);
-        }
-        Ok(ok)
+        self.claim_all(&[(key.to_string(), value)], owned).await
     }
 
-    /// In one transaction: creates every key of `claims` if none of them exists, and writes
-    /// `puts`, all bound to this host's lease (one round trip, and nothing half done). Returns
-    /// whether it happened; `false` means a claim was taken and nothing was written.
-    pub async fn claim_and_put_owned(
-        &self,
-        claims: &[(String, Vec<u8>)],
-        puts: &[(String, Vec<u8>)],
-    ) -> Result<bool> {
-        let lease = self.lease_id();
+    /// In one transaction: creates every key of `claims` if none of them exists (nothing is
+    /// written when one is taken); `owned` binds them to this host's lease. Returns whether
+    /// this call created them.
+    pub async fn claim_all(&self, claims: &[(String, Vec<u8>)], owned: bool) -> Result<bool> {
+        let opts = owned.then(|| PutOptions::new().with_lease(self.lease_id()));
         let compares: Vec<Compare> = claims
             .iter()
             .map(|(k, _)| Compare::create_revision(k.as_str(), CompareOp::Equal, 0))
             .collect();
         let ops: Vec<TxnOp> = claims
             .iter()
-            .chain(puts)
-            .map(|(k, v)| {
-                TxnOp::put(
-                    k.as_str(),
-                    v.clone(),
-                    Some(PutOptions::new().with_lease(lease)),
-                )
-            })
+            .map(|(k, v)| TxnOp::put(k.as_str(), v.clone(), opts.clone()))
             .collect();
         let txn = Txn::new().when(compares).and_then(ops);
         let ok = self.client.clone().txn(txn).await?.succeeded();
-        if ok {
-            let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
-            for (k, v) in claims.iter().chain(puts) {
-                owned.insert(k.clone(), v.clone());
+        if ok && owned {
+            let mut mine = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, v) in claims {
+                mine.insert(k.clone(), v.clone());
             }
         }
         Ok(ok)

@@ -74,13 +74,7 @@ impl DnsServer {
     /// rewrite of port 53 to it ([`berth_kernel::nf_tables::dns`]), so that the container's own
     /// programs can still bind port 53 (a DNS server in a container, as in Docker).
     pub async fn serve(self: &Arc<Self>, asker: String, netns: &Path) -> io::Result<ServeHandle> {
-        let path = netns.to_path_buf();
-        let (udp, tcp) = tokio::task::spawn_blocking(move || {
-            berth_kernel::netns::run_in(&path, bind_redirected)
-        })
-        .await
-        .map_err(io::Error::other)?
-        .map_err(kernel_to_io)?;
+        let (udp, tcp) = bind_in(netns, bind_redirected).await?;
         self.serve_sockets(asker, udp, Some(tcp))
     }
 
@@ -91,15 +85,10 @@ impl DnsServer {
         netns: &Path,
         addr: SocketAddr,
     ) -> io::Result<ServeHandle> {
-        let path = netns.to_path_buf();
-        let (udp, tcp) = tokio::task::spawn_blocking(move || {
-            berth_kernel::netns::run_in(&path, move || {
-                bind(addr).map_err(|e| berth_kernel::KernelError::io(format!("bind {addr}"), e))
-            })
+        let (udp, tcp) = bind_in(netns, move || {
+            bind(addr).map_err(|e| berth_kernel::KernelError::io(format!("bind {addr}"), e))
         })
-        .await
-        .map_err(io::Error::other)?
-        .map_err(kernel_to_io)?;
+        .await?;
         self.serve_sockets(asker, udp, Some(tcp))
     }
 
@@ -136,6 +125,21 @@ impl DnsServer {
     }
 }
 
+type Sockets = (std::net::UdpSocket, std::net::TcpListener);
+
+/// Runs `bind` on a blocking thread that entered the namespace pinned at `netns` (a socket
+/// stays in the namespace it was created in).
+async fn bind_in(
+    netns: &Path,
+    bind: impl FnOnce() -> berth_kernel::Result<Sockets> + Send + 'static,
+) -> io::Result<Sockets> {
+    let path = netns.to_path_buf();
+    tokio::task::spawn_blocking(move || berth_kernel::netns::run_in(&path, bind))
+        .await
+        .map_err(io::Error::other)?
+        .map_err(kernel_to_io)
+}
+
 fn kernel_to_io(e: berth_kernel::KernelError) -> io::Error {
     let kind = match &e {
         berth_kernel::KernelError::Io { source, .. } => source.kind(),
@@ -147,7 +151,7 @@ fn kernel_to_io(e: berth_kernel::KernelError) -> io::Error {
 
 /// In the calling thread's namespace: binds UDP and TCP on one random port of 127.0.0.11 and
 /// redirects port 53 there.
-fn bind_redirected() -> berth_kernel::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+fn bind_redirected() -> berth_kernel::Result<Sockets> {
     let ip = DNS_IP;
     let mut last = None;
     // The UDP port is random; the same TCP port is almost always free too. Try a few.
@@ -172,7 +176,7 @@ fn bind_redirected() -> berth_kernel::Result<(std::net::UdpSocket, std::net::Tcp
 }
 
 /// Binds the UDP socket and the TCP listener (in the calling thread's namespace).
-pub(crate) fn bind(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<Sockets> {
     Ok((bind_udp(addr)?, bind_tcp(addr)?))
 }
 

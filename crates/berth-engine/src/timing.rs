@@ -4,6 +4,8 @@
 use std::time::Instant;
 
 pub struct Phases {
+    /// Debug logging of this module is on: otherwise nothing is measured (attach is hot).
+    on: bool,
     op: &'static str,
     last: Instant,
     first: Instant,
@@ -14,6 +16,7 @@ impl Phases {
     pub fn new(op: &'static str) -> Self {
         let now = Instant::now();
         Phases {
+            on: tracing::enabled!(tracing::Level::DEBUG),
             op,
             last: now,
             first: now,
@@ -23,6 +26,9 @@ impl Phases {
 
     /// Ends the phase called `name`.
     pub fn mark(&mut self, name: &'static str) {
+        if !self.on {
+            return;
+        }
         let now = Instant::now();
         self.marks
             .push((name, (now - self.last).as_secs_f64() * 1000.0));
@@ -30,7 +36,7 @@ impl Phases {
     }
 
     pub fn done(self, subject: &str) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
+        if !self.on {
             return;
         }
         let phases: Vec<String> = self

@@ -60,6 +60,16 @@ fn overlay_create(d: &Daemon, name: &str) -> String {
     id
 }
 
+/// Overlay network `ovnet` with `subnet`, created on host 1 and seen by hosts 2 and 3.
+fn overlay_on_all(c: &Cluster, subnet: &str) {
+    c.d(1).ok(&[
+        "network", "create", "-d", "overlay", "--subnet", subnet, "ovnet",
+    ]);
+    for i in 2..=3 {
+        wait_net(c, i, "ovnet", Duration::from_secs(5));
+    }
+}
+
 /// `network ls --no-trunc` → (id, name, driver, scope) rows.
 fn net_ls(d: &Daemon) -> Vec<(String, String, String, String)> {
     d.ok(&["network", "ls", "--no-trunc"])
@@ -547,18 +557,7 @@ fn overlay_rm_refused_while_in_use_then_removed_everywhere() {
 #[test]
 fn same_ip_started_on_two_hosts_at_once_one_wins_the_other_gets_it_once_free() {
     let c = require_cluster!("ov-ipclaim");
-    c.d(1).ok(&[
-        "network",
-        "create",
-        "-d",
-        "overlay",
-        "--subnet",
-        "10.0.7.0/24",
-        "ovnet",
-    ]);
-    for i in 2..=3 {
-        wait_net(&c, i, "ovnet", Duration::from_secs(5));
-    }
+    overlay_on_all(&c, "10.0.7.0/24");
     for (i, name) in [(1, "a1"), (2, "b2")] {
         let mut args = vec![
             "create",
@@ -638,18 +637,7 @@ fn same_ip_started_on_two_hosts_at_once_one_wins_the_other_gets_it_once_free() {
 #[test]
 fn name_resolves_on_other_hosts_only_once_the_container_is_reachable() {
     let c = require_cluster!("ov-order");
-    c.d(1).ok(&[
-        "network",
-        "create",
-        "-d",
-        "overlay",
-        "--subnet",
-        "10.0.8.0/24",
-        "ovnet",
-    ]);
-    for i in 2..=3 {
-        wait_net(&c, i, "ovnet", Duration::from_secs(5));
-    }
+    overlay_on_all(&c, "10.0.8.0/24");
     web(c.d(2), "watch", "ovnet");
     let pid = state_pid(c.d(2), "watch");
     let ns = PathBuf::from(format!("/proc/{pid}/ns/net"));

@@ -396,7 +396,7 @@ impl Engine {
                 (k, ep.endpoint_id.as_bytes().to_vec())
             })
             .collect();
-        cl.claim_and_put_owned(&claims, &[]).await.map_err(cerr)
+        cl.claim_all(&claims, true).await.map_err(cerr)
     }
 
     /// After the local attach: publishes the endpoint, so other hosts program it and resolve
