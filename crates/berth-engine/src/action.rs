@@ -360,6 +360,8 @@ impl Engine {
     }
 
     fn info(&self) -> serde_json::Value {
+        let nf = berth_kernel::sysctl::bridge_netfilter();
+        let bridge_nf = |name: &str| nf.iter().any(|(n, on)| *n == name && *on);
         let cs = self.containers();
         let running = cs.iter().filter(|c| c.is_running()).count();
         serde_json::json!({
@@ -378,6 +380,8 @@ impl Engine {
             "Architecture": std::env::consts::ARCH,
             "KernelVersion": kernel_version(),
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "BridgeNfIptables": bridge_nf("bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": bridge_nf("bridge-nf-call-ip6tables"),
             "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["json-file"]},
             "SecurityOptions": [],
             "Warnings": [],

@@ -528,6 +528,7 @@ pub struct Cluster {
     topos: Vec<(Topology, Ipv4Addr)>,
     pub underlay: Underlay,
     lease_ttl: u32,
+    extra_args: Vec<String>,
 }
 
 impl Cluster {
@@ -535,6 +536,11 @@ impl Cluster {
     /// (`--cluster-lease-ttl lease_ttl`) and the busybox image imported as
     /// [`BUSYBOX_IMAGE`]. `None` (after saying why) when it cannot run here.
     pub fn new(prefix: &str, n: u8, lease_ttl: u32) -> Option<Cluster> {
+        Cluster::new_with_args(prefix, n, lease_ttl, &[])
+    }
+
+    /// Like [`Cluster::new`], every berthd started with `extra` arguments too.
+    pub fn new_with_args(prefix: &str, n: u8, lease_ttl: u32, extra: &[&str]) -> Option<Cluster> {
         if !cluster_privileged(prefix) {
             return None;
         }
@@ -553,6 +559,7 @@ impl Cluster {
             topos,
             underlay,
             lease_ttl,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
         };
         for i in 0..n as usize {
             let d = c.start_daemon(i);
@@ -575,17 +582,16 @@ impl Cluster {
         let store = self.etcd.store_url();
         let addr = addr.to_string();
         let ttl = self.lease_ttl.to_string();
-        Daemon::start_with_args(
-            t,
-            &[
-                "--cluster-store",
-                &store,
-                "--cluster-advertise",
-                &addr,
-                "--cluster-lease-ttl",
-                &ttl,
-            ],
-        )
+        let mut args = vec![
+            "--cluster-store",
+            &store,
+            "--cluster-advertise",
+            &addr,
+            "--cluster-lease-ttl",
+            &ttl,
+        ];
+        args.extend(self.extra_args.iter().map(String::as_str));
+        Daemon::start_with_args(t, &args)
     }
 
     /// Number of hosts.

@@ -505,6 +505,66 @@ fn icc_disabled_neighbours_cannot_talk_but_go_out() {
     assert_reaches(d, "y2", "y1", &ip4(d, "y1", "yesicc"));
 }
 
+/// `berthd --bridge-netfilter=off`: berth's firewall does not lean on br_netfilter. With
+/// bridged frames kept out of the IP hooks, networks stay isolated both ways, ICC off still
+/// blocks neighbours, outbound traffic is masqueraded, and published ports work from outside
+/// and hairpinned (same network, another network, the server itself).
+#[test]
+fn without_br_netfilter_isolation_icc_masquerade_and_hairpin_hold() {
+    if !berth_tests::privileged("net-nobrnf") {
+        return;
+    }
+    let topo = Topology::new("net-nobrnf");
+    let daemon = Daemon::start_with_args(&topo, &["--bridge-netfilter", "off"]);
+    berth_tests::import_busybox(&daemon, BB);
+    let (d, topo) = (&daemon, &topo);
+    let sysctl = topo.in_host(&["cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"]);
+    if sysctl.success() {
+        assert_eq!(
+            sysctl.out(),
+            "0",
+            "bridge-nf-call-iptables in berthd's namespace"
+        );
+    }
+    let info = d.api("GET", "/info", None).json();
+    assert_eq!(info["BridgeNfIptables"], false, "GET /info: {info}");
+    let srv = OutsideServer::start(topo);
+    net_create(d, &["--subnet", "10.19.0.0/24", "na"]);
+    net_create(d, &["--subnet", "10.20.0.0/24", "nb"]);
+    let noicc = ["-o", "com.docker.network.bridge.enable_icc=false"];
+    net_create(
+        d,
+        &[&noicc[..], &["--subnet", "10.21.0.0/24", "nc"]].concat(),
+    );
+    web(d, "a1", "na", &["-p", "8091:80"]);
+    web(d, "a2", "na", &[]);
+    web(d, "b1", "nb", &[]);
+    web(d, "c1", "nc", &[]);
+    web(d, "c2", "nc", &[]);
+    let (a1, b1) = (ip4(d, "a1", "na"), ip4(d, "b1", "nb"));
+    assert_reaches(d, "a2", "a1", &a1);
+    assert_blocked(d, topo, "b1", &a1, "nb → na");
+    assert_blocked(d, topo, "a2", &b1, "na → nb");
+    assert_blocked(d, topo, "c2", &ip4(d, "c1", "nc"), "icc=false: c2 → c1");
+    assert_eq!(
+        outside_sees(d, topo, &srv, "a2"),
+        topo.host_ip().to_string()
+    );
+    let published = url(&topo.host_ip().to_string(), 8091, "/hostname");
+    let o = topo.in_outside(&[
+        "busybox", "timeout", "3", "busybox", "wget", "-qO-", &published,
+    ]);
+    assert_eq!(o.out(), "a1", "outside → {published}: {o}");
+    for from in ["a2", "b1", "a1"] {
+        let mut got = None;
+        wait_until(Duration::from_secs(6), || {
+            got = fetch(d, from, &published);
+            got.as_deref() == Some("a1")
+        });
+        assert_eq!(got.as_deref(), Some("a1"), "{from} → {published} (hairpin)");
+    }
+}
+
 #[test]
 fn masquerade_disabled_outside_sees_the_containers_address() {
     let env = require_setup!("net-nomasq");

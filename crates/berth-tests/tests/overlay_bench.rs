@@ -23,7 +23,10 @@
 //!   alternating, median) between the network namespaces of a container on
 //!   host 1 and one on host 2 (overlay), and between the two host namespaces
 //!   over a plain VXLAN device pair on the same underlay (raw). Both ends are
-//!   spawned by this test in both cases, so only the path differs. A third
+//!   spawned by this test in both cases, so only the path differs. The
+//!   daemons run with `--bridge-netfilter off` (berth needs no br_netfilter);
+//!   a second overlay series turns it back on in hosts 1 and 2, as hosts
+//!   running Docker or Kubernetes have it (it costs ~20% here). A third
 //!   series runs iperf3 as berth containers: each is a session of its own,
 //!   hence (with `kernel.sched_autogroup_enabled=1`) a scheduler group of its
 //!   own, which on a busy machine costs throughput that is not the path's.
@@ -278,6 +281,20 @@ fn raw_vxlan(c: &Cluster, i: usize, remote: usize) {
     }
 }
 
+/// br_netfilter's IPv4 switch in hosts 1 and 2 (the daemons run with
+/// `--bridge-netfilter off`; `true` puts them as Docker or Kubernetes hosts have them).
+fn set_bridge_netfilter(c: &Cluster, on: bool) {
+    let cmd = format!(
+        "[ ! -e {p} ] || echo {} > {p}",
+        u8::from(on),
+        p = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    );
+    for i in [1, 2] {
+        let o = c.in_host(i, &["sh", "-c", &cmd]);
+        assert!(o.success(), "{o}");
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -330,9 +347,12 @@ fn throughput(c: &Cluster) {
         c.topo(2).host_ns_path().display().to_string(),
     );
     let rounds = env_num("OVERLAY_BENCH_ROUNDS", 5).max(1);
-    let (mut ov, mut raw, mut cont) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ov, mut ov_brnf, mut raw, mut cont) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
         ov.push(netns_iperf(&client_ns, &server_ns, &ips.to_string()));
+        set_bridge_netfilter(c, true);
+        ov_brnf.push(netns_iperf(&client_ns, &server_ns, &ips.to_string()));
+        set_bridge_netfilter(c, false);
         raw.push(netns_iperf(&h1, &h2, "192.168.242.2"));
         cont.push(container_iperf(c, ips));
     }
@@ -341,7 +361,15 @@ fn throughput(c: &Cluster) {
     println!("  raw VXLAN, host 1 -> host 2:          {}", gbits(&raw));
     println!(
         "  overlay / raw:                        {:.0}%",
-        100.0 * median(ov) / median(raw)
+        100.0 * median(ov.clone()) / median(raw.clone())
+    );
+    println!(
+        "  overlay, br_netfilter on:             {}",
+        gbits(&ov_brnf)
+    );
+    println!(
+        "  overlay, br_netfilter on / raw:       {:.0}% (as on hosts where Docker or Kubernetes keep it on)",
+        100.0 * median(ov_brnf) / median(raw)
     );
     println!(
         "  overlay, iperf3 as berth containers:  {} (own sessions, so own scheduler autogroups)",
@@ -360,7 +388,10 @@ fn overlay_convergence_and_throughput_bench() {
         (2..=9).contains(&hosts),
         "OVERLAY_BENCH_HOSTS must be 2..=9"
     );
-    let Some(c) = Cluster::new("ov-bench", hosts as u8, 3) else {
+    // Dedicated hosts: berth needs no br_netfilter (see `berthd --help`); the
+    // throughput part also measures with it on.
+    let extra = ["--bridge-netfilter", "off"];
+    let Some(c) = Cluster::new_with_args("ov-bench", hosts as u8, 3, &extra) else {
         return;
     };
     // An explicit subnet, so each container's address is known before it runs.
