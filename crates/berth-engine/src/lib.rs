@@ -45,6 +45,8 @@ pub struct Config {
     pub icc: bool,
     /// Join a cluster (overlay networks) through this etcd store.
     pub cluster: Option<berth_cluster::ClusterConfig>,
+    /// br_netfilter in berthd's namespace (`network/brnf.rs`).
+    pub bridge_netfilter: network::brnf::BridgeNetfilter,
 }
 
 /// One container in memory: its record and a channel that announces state changes.
@@ -144,6 +146,7 @@ impl Engine {
         });
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
+        engine.settle_bridge_netfilter().await?;
         container::lifecycle::adopt(&engine, running).await;
         engine.encryption_watch();
         engine.overlay_watch();

@@ -505,29 +505,26 @@ fn icc_disabled_neighbours_cannot_talk_but_go_out() {
     assert_reaches(d, "y2", "y1", &ip4(d, "y1", "yesicc"));
 }
 
-/// `berthd --bridge-netfilter=off`: berth's firewall does not lean on br_netfilter. With
-/// bridged frames kept out of the IP hooks, networks stay isolated both ways, ICC off still
-/// blocks neighbours, outbound traffic is masqueraded, and published ports work from outside
-/// and hairpinned (same network, another network, the server itself).
-#[test]
-fn without_br_netfilter_isolation_icc_masquerade_and_hairpin_hold() {
-    if !berth_tests::privileged("net-nobrnf") {
-        return;
-    }
-    let topo = Topology::new("net-nobrnf");
-    let daemon = Daemon::start_with_args(&topo, &["--bridge-netfilter", "off"]);
-    berth_tests::import_busybox(&daemon, BB);
-    let (d, topo) = (&daemon, &topo);
-    let sysctl = topo.in_host(&["cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"]);
-    if sysctl.success() {
-        assert_eq!(
-            sysctl.out(),
-            "0",
-            "bridge-nf-call-iptables in berthd's namespace"
-        );
+/// br_netfilter's IPv4 switch in the host namespace (`None`: br_netfilter not loaded).
+fn bridge_nf(topo: &Topology) -> Option<bool> {
+    let o = topo.in_host(&["cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"]);
+    o.success().then(|| o.out() != "0")
+}
+
+/// berthd with br_netfilter as `--bridge-netfilter` left it (`on`), checked by sysctl and
+/// `GET /info`; then: networks isolated both ways, ICC off blocks neighbours, outbound traffic
+/// masqueraded, a published port reachable from outside and hairpinned (from the same
+/// network, another network, and the server itself).
+fn firewall_holds_with_bridge_nf(topo: &Topology, d: &Daemon, on: bool) {
+    if let Some(got) = bridge_nf(topo) {
+        assert_eq!(got, on, "bridge-nf-call-iptables in berthd's namespace");
     }
     let info = d.api("GET", "/info", None).json();
-    assert_eq!(info["BridgeNfIptables"], false, "GET /info: {info}");
+    assert_eq!(
+        info["BridgeNfIptables"],
+        on && bridge_nf(topo).is_some(),
+        "/info: {info}"
+    );
     let srv = OutsideServer::start(topo);
     net_create(d, &["--subnet", "10.19.0.0/24", "na"]);
     net_create(d, &["--subnet", "10.20.0.0/24", "nb"]);
@@ -563,6 +560,34 @@ fn without_br_netfilter_isolation_icc_masquerade_and_hairpin_hold() {
         });
         assert_eq!(got.as_deref(), Some("a1"), "{from} → {published} (hairpin)");
     }
+}
+
+/// Default `--bridge-netfilter auto`, no bridge but berth's: br_netfilter off, and berth's
+/// firewall does not lean on it.
+#[test]
+fn br_netfilter_off_by_default_and_the_firewall_holds_without_it() {
+    let env = require_setup!("net-nobrnf");
+    firewall_holds_with_bridge_nf(&env.topo, &env.daemon, false);
+}
+
+/// A bridge berth does not own (here `docker0`) may need br_netfilter: `auto` leaves it on,
+/// and berth's firewall holds with it on too.
+#[test]
+fn br_netfilter_kept_beside_a_foreign_bridge_and_the_firewall_holds_with_it() {
+    if !berth_tests::privileged("net-brnf") {
+        return;
+    }
+    let topo = Topology::new("net-brnf");
+    let o = topo.in_host(&["ip", "link", "add", "docker0", "type", "bridge"]);
+    assert!(o.success(), "{o}");
+    let on = topo.in_host(&[
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables",
+    ]);
+    let daemon = Daemon::start(&topo);
+    berth_tests::import_busybox(&daemon, BB);
+    firewall_holds_with_bridge_nf(&topo, &daemon, on.success());
 }
 
 #[test]

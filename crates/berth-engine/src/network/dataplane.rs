@@ -43,6 +43,10 @@ pub trait Dataplane: Send + Sync {
     fn firewall(&self, script: &str) -> Result<(), String>;
     /// Turns on IPv4/IPv6 forwarding in berthd's namespace.
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
+    /// Names of the bridges in berthd's namespace (berth's and anyone else's).
+    async fn bridges(&self) -> Result<Vec<String>, String>;
+    /// Turns br_netfilter's switches off in berthd's namespace; the ones it turned off.
+    fn bridge_netfilter_off(&self) -> Result<Vec<String>, String>;
     /// Lets connections to published ports on 127.0.0.1 be routed to the bridge's containers.
     fn route_localnet(&self, bridge: &str) -> Result<(), String>;
     /// A VXLAN device (learning off) enslaved to `bridge`, for an overlay network, sending
@@ -180,6 +184,16 @@ impl Dataplane for KernelDataplane {
         Ok(())
     }
 
+    async fn bridges(&self) -> Result<Vec<String>, String> {
+        self.host.bridge_names().await.map_err(|e| e.to_string())
+    }
+
+    fn bridge_netfilter_off(&self) -> Result<Vec<String>, String> {
+        berth_kernel::sysctl::bridge_netfilter_off()
+            .map(|v| v.into_iter().map(str::to_owned).collect())
+            .map_err(|e| e.to_string())
+    }
+
     fn route_localnet(&self, bridge: &str) -> Result<(), String> {
         let p = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
         std::fs::write(&p, "1").map_err(|e| format!("{p}: {e}"))
@@ -308,6 +322,12 @@ pub mod fake {
         }
         fn route_localnet(&self, _: &str) -> Result<(), String> {
             Ok(())
+        }
+        async fn bridges(&self) -> Result<Vec<String>, String> {
+            Ok(Vec::new())
+        }
+        fn bridge_netfilter_off(&self) -> Result<Vec<String>, String> {
+            self.call("bridge-netfilter off".into()).map(|_| Vec::new())
         }
         async fn ensure_vxlan(
             &self,

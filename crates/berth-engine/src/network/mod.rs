@@ -7,6 +7,7 @@
 //! - [`manage`]: create/remove/prune with rollback; [`endpoint`]: container attach/detach.
 //! - [`view`]: Docker's JSON shapes.
 
+pub mod brnf;
 pub mod config;
 pub mod connect;
 pub mod dataplane;

@@ -39,6 +39,25 @@ impl Netlink {
             .collect())
     }
 
+    /// Names of the bridges of this namespace.
+    pub async fn bridge_names(&self) -> Result<Vec<String>> {
+        let req = LinkMessageBuilder::<LinkUnspec>::new()
+            .append_extra_attribute(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]))
+            .build();
+        let msgs = self
+            .dump("list links", RouteNetlinkMessage::GetLink(req))
+            .await?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) if link_kind(&l) == Some(&InfoKind::Bridge) => {
+                    link_name(&l).map(str::to_owned)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Creates a bridge (or accepts an existing bridge of that name), sets its MTU if given and
     /// brings it up. A new bridge has STP off and forward delay 0, so ports forward at once.
     /// Returns the bridge's ifindex.
