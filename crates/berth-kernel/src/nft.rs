@@ -2,8 +2,20 @@
 //! transaction (`nft -f -`), so the ruleset is never seen half-changed.
 
 use crate::{KernelError, Result};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// The pids of the last `nft -f` processes started here: their transactions are berth's own.
+static OWN: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
+const OWN_KEPT: usize = 64;
+
+/// Whether `pid` is one of the last `nft` processes [`apply`] ran (the firewall guard does not
+/// take berth's own transactions for damage).
+pub fn ran_here(pid: u32) -> bool {
+    OWN.lock().unwrap_or_else(|p| p.into_inner()).contains(&pid)
+}
 
 /// Applies `script` atomically. The error carries nft's own message.
 pub fn apply(script: &str) -> Result<()> {
@@ -14,6 +26,13 @@ pub fn apply(script: &str) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| KernelError::io("run nft (is the nftables package installed?)", e))?;
+    {
+        let mut own = OWN.lock().unwrap_or_else(|p| p.into_inner());
+        if own.len() == OWN_KEPT {
+            own.pop_front();
+        }
+        own.push_back(child.id());
+    }
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())

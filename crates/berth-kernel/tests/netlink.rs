@@ -353,3 +353,54 @@ async fn attach_bench() {
     }
     nl.delete_link("br-b").await.unwrap();
 }
+
+/// The route cache agrees with a dump after routes come (an address), go silently (the link
+/// goes down: IPv4 sends no route event), come back (up) and go with their link.
+#[test]
+fn route_watch_follows_the_kernel() {
+    use berth_kernel::netlink::RouteWatch;
+    if !privileged("route_watch_follows_the_kernel") {
+        return;
+    }
+    let ns = Ns::new("routewatch", "a");
+    let r = netns::run_in(&ns.path, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let nl = Netlink::current().await?;
+            let w = RouteWatch::new(&nl).await?;
+            let subnet = net("10.77.1.0/24");
+            // Until the cache (fed by events, which may lag a little) equals a fresh dump.
+            let agreed = || async {
+                let mut last = (Vec::new(), Vec::new());
+                for _ in 0..200 {
+                    let cached = w.destinations(&nl).await?;
+                    let mut dumped = nl.route_destinations().await?;
+                    dumped.sort();
+                    dumped.dedup();
+                    if cached == dumped {
+                        return Ok::<_, berth_kernel::KernelError>(cached.contains(&subnet));
+                    }
+                    last = (cached, dumped);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                panic!("cache {:?} never agreed with dump {:?}", last.0, last.1);
+            };
+            assert!(!agreed().await?);
+            nl.ensure_bridge("brw1", None).await?;
+            nl.add_address("brw1", net("10.77.1.1/24")).await?;
+            assert!(agreed().await?, "address added");
+            nl.unplug("brw1").await?;
+            assert!(!agreed().await?, "link down");
+            nl.configure_interface("brw1", None, None, &[], None, None)
+                .await?;
+            assert!(agreed().await?, "link up again");
+            nl.delete_link("brw1").await?;
+            assert!(!agreed().await?, "link deleted");
+            Ok(())
+        })
+    });
+    r.expect("route watch in a throwaway namespace");
+}

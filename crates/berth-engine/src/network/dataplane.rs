@@ -3,6 +3,7 @@
 //! [`fake::Recording`] to check engine logic (rollback, ordering) without root.
 
 use async_trait::async_trait;
+use berth_kernel::nf_tables::ruleset::Change;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub trait Dataplane: Send + Sync {
     async fn host_routes(&self) -> Result<Vec<IpNet>, String>;
     /// Applies one nftables script atomically.
     fn firewall(&self, script: &str) -> Result<(), String>;
+    /// Applies changes to berth's tables atomically, as one netlink batch.
+    fn firewall_changes(&self, changes: &[Change]) -> Result<(), String>;
     /// Turns on IPv4/IPv6 forwarding in berthd's namespace.
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String>;
     /// Names of the bridges in berthd's namespace (berth's and anyone else's).
@@ -81,15 +84,24 @@ const OPER_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(200)
 /// The real dataplane: rtnetlink in berthd's namespace and the containers', nft for rules.
 pub struct KernelDataplane {
     host: berth_kernel::netlink::Netlink,
+    /// The host's routes, kept by route events (a dump per `network create` grows with the
+    /// networks); `None` if events cannot be had, and then every question dumps.
+    routes: Option<berth_kernel::netlink::RouteWatch>,
 }
 
 impl KernelDataplane {
     pub async fn new() -> Result<Self, String> {
-        Ok(KernelDataplane {
-            host: berth_kernel::netlink::Netlink::current()
-                .await
-                .map_err(|e| e.to_string())?,
-        })
+        let host = berth_kernel::netlink::Netlink::current()
+            .await
+            .map_err(|e| e.to_string())?;
+        let routes = match berth_kernel::netlink::RouteWatch::new(&host).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("route events: {e}; routes are dumped at each network create");
+                None
+            }
+        };
+        Ok(KernelDataplane { host, routes })
     }
 }
 
@@ -164,14 +176,19 @@ impl Dataplane for KernelDataplane {
     }
 
     async fn host_routes(&self) -> Result<Vec<IpNet>, String> {
-        self.host
-            .route_destinations()
-            .await
-            .map_err(|e| e.to_string())
+        match &self.routes {
+            Some(w) => w.destinations(&self.host).await,
+            None => self.host.route_destinations().await,
+        }
+        .map_err(|e| e.to_string())
     }
 
     fn firewall(&self, script: &str) -> Result<(), String> {
         berth_kernel::nft::apply(script).map_err(|e| e.to_string())
+    }
+
+    fn firewall_changes(&self, changes: &[Change]) -> Result<(), String> {
+        berth_kernel::nf_tables::ruleset::apply(changes).map_err(|e| e.to_string())
     }
 
     fn enable_forwarding(&self, ipv6: bool) -> Result<(), String> {
@@ -316,6 +333,9 @@ pub mod fake {
         }
         fn firewall(&self, script: &str) -> Result<(), String> {
             self.call(format!("nft {}", script.lines().count()))
+        }
+        fn firewall_changes(&self, changes: &[Change]) -> Result<(), String> {
+            self.call(format!("nft batch {}", changes.len()))
         }
         fn enable_forwarding(&self, _: bool) -> Result<(), String> {
             Ok(())

@@ -34,6 +34,8 @@
 //!   injected into its overlay networks.
 
 use super::ports::Published;
+use berth_kernel::nf_tables::ruleset::{Change, Family, Key, Match, Op, Rule};
+use berth_kernel::nf_tables::Verdict;
 use std::fmt::Write;
 
 /// What the firewall needs to know about one bridge network.
@@ -161,7 +163,7 @@ pub fn full(nets: &[FwNet], ports: &[Published], links: &[LinkPass]) -> String {
     let mut s = String::from("table inet berth {}\ndelete table inet berth\ntable bridge berth {}\ndelete table bridge berth\n");
     s.push_str(BASE);
     for n in nets {
-        s.push_str(&add(n));
+        s.push_str(&script(&add(n)));
     }
     s.push_str(&port_elements("add", ports));
     s.push_str(&link_elements("add", links));
@@ -199,84 +201,126 @@ pub fn port_elements(verb: &str, ports: &[Published]) -> String {
     s
 }
 
-fn q(ifname: &str) -> String {
-    format!("\"{}\"", ifname.replace('"', ""))
+/// A change to `inet berth`.
+fn inet(op: Op) -> Change {
+    Change {
+        family: Family::Inet,
+        table: "berth",
+        op,
+    }
 }
 
-/// Adds one network's chains and set elements.
-pub fn add(n: &FwNet) -> String {
-    let (b, k) = (q(&n.bridge), &n.key);
-    let mut s = String::new();
-    let _ = writeln!(s, "add element inet berth bridges {{ {b} }}");
+/// A change to `bridge berth`.
+fn bridge(op: Op) -> Change {
+    Change {
+        family: Family::Bridge,
+        table: "berth",
+        op,
+    }
+}
+
+fn rule(chain: &str, matches: Vec<Match>, verdict: Verdict) -> Change {
+    inet(Op::AddRule(chain.to_string(), Rule { matches, verdict }))
+}
+
+/// The changes as one `nft -f` script.
+pub fn script(changes: &[Change]) -> String {
+    changes.iter().map(|c| format!("{c}\n")).collect()
+}
+
+/// Adds one network's chains and set elements (one netlink batch: its cost does not depend on
+/// how many networks there are).
+pub fn add(n: &FwNet) -> Vec<Change> {
+    let (out, inn) = (format!("out_{}", n.key), format!("in_{}", n.key));
+    let ifname = |jump: Option<&str>| Key::Ifname(n.bridge.clone(), jump.map(str::to_string));
+    let mut v = vec![inet(Op::AddElement("bridges".into(), ifname(None)))];
     if n.masquerade && !n.internal {
-        let _ = writeln!(s, "add element inet berth masq {{ {b} }}");
+        v.push(inet(Op::AddElement("masq".into(), ifname(None))));
     }
-    let _ = writeln!(s, "add chain inet berth out_{k}");
-    let _ = writeln!(s, "add rule inet berth out_{k} oifname {b} accept");
-    let _ = writeln!(s, "add rule inet berth out_{k} ct status dnat accept");
-    let _ = writeln!(s, "add rule inet berth out_{k} oifname @bridges drop");
-    let _ = writeln!(s, "add chain inet berth in_{k}");
+    v.push(inet(Op::AddChain(out.clone())));
+    v.push(rule(
+        &out,
+        vec![Match::Oif(n.bridge.clone())],
+        Verdict::Accept,
+    ));
+    v.push(rule(&out, vec![Match::CtDnat], Verdict::Accept));
+    v.push(rule(
+        &out,
+        vec![Match::OifIn("bridges".into())],
+        Verdict::Drop,
+    ));
+    v.push(inet(Op::AddChain(inn.clone())));
     if n.internal {
-        let _ = writeln!(s, "add rule inet berth out_{k} drop");
+        v.push(rule(&out, vec![], Verdict::Drop));
     } else {
-        let _ = writeln!(s, "add rule inet berth in_{k} ct status dnat accept");
+        v.push(rule(&inn, vec![Match::CtDnat], Verdict::Accept));
     }
-    let _ = writeln!(s, "add rule inet berth in_{k} drop");
-    let _ = writeln!(s, "add element inet berth net_out {{ {b} : jump out_{k} }}");
-    let _ = writeln!(s, "add element inet berth net_in {{ {b} : jump in_{k} }}");
+    v.push(rule(&inn, vec![], Verdict::Drop));
+    v.push(inet(Op::AddElement("net_out".into(), ifname(Some(&out)))));
+    v.push(inet(Op::AddElement("net_in".into(), ifname(Some(&inn)))));
     if !n.icc {
-        s.push_str(&icc_elements("add", n));
+        v.extend(icc_elements(true, n));
     }
-    s.push_str(&subnet_elements("add", n));
-    s
+    v.extend(subnet_elements(true, n));
+    v
 }
 
 /// The network's subnets in `nets4`/`nets6`: container sources of hairpin connections.
-fn subnet_elements(verb: &str, n: &FwNet) -> String {
-    let mut s = String::new();
-    for net in &n.subnets {
-        let set = if net.addr().is_ipv4() {
-            "nets4"
-        } else {
-            "nets6"
-        };
-        let _ = writeln!(s, "{verb} element inet berth {set} {{ {net} }}");
-    }
-    s
+fn subnet_elements(add: bool, n: &FwNet) -> Vec<Change> {
+    n.subnets
+        .iter()
+        .map(|net| {
+            let set = if net.addr().is_ipv4() {
+                "nets4"
+            } else {
+                "nets6"
+            };
+            inet(element(add, set, Key::Net(*net)))
+        })
+        .collect()
 }
 
-fn icc_elements(verb: &str, n: &FwNet) -> String {
-    let mut s = String::new();
-    for net in &n.subnets {
-        let set = if net.addr().is_ipv4() {
-            "no_icc4"
-        } else {
-            "no_icc6"
-        };
-        let _ = writeln!(s, "{verb} element bridge berth {set} {{ {net} . {net} }}");
+fn icc_elements(add: bool, n: &FwNet) -> Vec<Change> {
+    n.subnets
+        .iter()
+        .map(|net| {
+            let set = if net.addr().is_ipv4() {
+                "no_icc4"
+            } else {
+                "no_icc6"
+            };
+            bridge(element(add, set, Key::NetPair(*net)))
+        })
+        .collect()
+}
+
+fn element(add: bool, set: &str, key: Key) -> Op {
+    if add {
+        Op::AddElement(set.to_string(), key)
+    } else {
+        Op::DeleteElement(set.to_string(), key)
     }
-    s
 }
 
 /// Removes one network's chains and set elements.
-pub fn remove(n: &FwNet) -> String {
-    let (b, k) = (q(&n.bridge), &n.key);
-    let mut s = String::new();
-    let _ = writeln!(s, "delete element inet berth net_out {{ {b} }}");
-    let _ = writeln!(s, "delete element inet berth net_in {{ {b} }}");
-    let _ = writeln!(s, "delete element inet berth bridges {{ {b} }}");
+pub fn remove(n: &FwNet) -> Vec<Change> {
+    let ifname = || Key::Ifname(n.bridge.clone(), None);
+    let mut v = Vec::new();
+    for set in ["net_out", "net_in", "bridges"] {
+        v.push(inet(Op::DeleteElement(set.into(), ifname())));
+    }
     if n.masquerade && !n.internal {
-        let _ = writeln!(s, "delete element inet berth masq {{ {b} }}");
+        v.push(inet(Op::DeleteElement("masq".into(), ifname())));
     }
     for c in ["out", "in"] {
-        let _ = writeln!(s, "flush chain inet berth {c}_{k}");
-        let _ = writeln!(s, "delete chain inet berth {c}_{k}");
+        v.push(inet(Op::FlushChain(format!("{c}_{}", n.key))));
+        v.push(inet(Op::DeleteChain(format!("{c}_{}", n.key))));
     }
     if !n.icc {
-        s.push_str(&icc_elements("delete", n));
+        v.extend(icc_elements(false, n));
     }
-    s.push_str(&subnet_elements("delete", n));
-    s
+    v.extend(subnet_elements(false, n));
+    v
 }
 
 #[cfg(test)]
@@ -298,8 +342,8 @@ mod tests {
     fn add_and_remove_are_symmetric() {
         for (internal, icc) in [(false, true), (true, false)] {
             let n = net(internal, icc);
-            let added = add(&n);
-            let removed = remove(&n);
+            let added = script(&add(&n));
+            let removed = script(&remove(&n));
             let count = |s: &str, w: &str| s.lines().filter(|l| l.contains(w)).count();
             assert_eq!(
                 count(&added, "add element"),
@@ -307,6 +351,47 @@ mod tests {
             );
             assert_eq!(count(&added, "add chain"), count(&removed, "delete chain"));
         }
+    }
+
+    #[test]
+    fn a_network_prints_as_the_nft_script_it_stands_for() {
+        let mut n = net(false, false);
+        n.subnets.push("fd00:1::/64".parse().unwrap());
+        assert_eq!(
+            script(&add(&n)),
+            r#"add element inet berth bridges { "br-abc" }
+add element inet berth masq { "br-abc" }
+add chain inet berth out_abc
+add rule inet berth out_abc oifname "br-abc" accept
+add rule inet berth out_abc ct status dnat accept
+add rule inet berth out_abc oifname @bridges drop
+add chain inet berth in_abc
+add rule inet berth in_abc ct status dnat accept
+add rule inet berth in_abc drop
+add element inet berth net_out { "br-abc" : jump out_abc }
+add element inet berth net_in { "br-abc" : jump in_abc }
+add element bridge berth no_icc4 { 10.1.0.0/24 . 10.1.0.0/24 }
+add element bridge berth no_icc6 { fd00:1::/64 . fd00:1::/64 }
+add element inet berth nets4 { 10.1.0.0/24 }
+add element inet berth nets6 { fd00:1::/64 }
+"#
+        );
+        assert_eq!(
+            script(&remove(&n)),
+            r#"delete element inet berth net_out { "br-abc" }
+delete element inet berth net_in { "br-abc" }
+delete element inet berth bridges { "br-abc" }
+delete element inet berth masq { "br-abc" }
+flush chain inet berth out_abc
+delete chain inet berth out_abc
+flush chain inet berth in_abc
+delete chain inet berth in_abc
+delete element bridge berth no_icc4 { 10.1.0.0/24 . 10.1.0.0/24 }
+delete element bridge berth no_icc6 { fd00:1::/64 . fd00:1::/64 }
+delete element inet berth nets4 { 10.1.0.0/24 }
+delete element inet berth nets6 { fd00:1::/64 }
+"#
+        );
     }
 
     #[test]
@@ -377,6 +462,6 @@ mod tests {
     fn interface_names_cannot_break_quoting() {
         let mut n = net(false, true);
         n.bridge = "x\" } flush ruleset".into();
-        assert!(!add(&n).contains("\" } flush"));
+        assert!(!script(&add(&n)).contains("\" } flush"));
     }
 }

@@ -1,12 +1,28 @@
-//! Self-healing of berth's firewall: `nft monitor` (nftables' netlink event stream, no
-//! polling) reports every ruleset change; after a burst of events berthd checks that its own
-//! tables still hold what it put there and rebuilds them in one transaction if not (e.g. after
-//! `nft flush ruleset` or a firewall service reload). Tables it does not own are never touched.
+//! Self-healing of berth's firewall: nf_tables announces every committed transaction (a new
+//! generation, with the thread that committed it: `berth_kernel::nf_tables::generations`, no
+//! polling). After a burst of transactions of which one at least was not berth's own, berthd
+//! checks that its own tables still hold what it put there and rebuilds them in one transaction
+//! if not (e.g. after `nft flush ruleset` or a firewall service reload). Tables it does not own
+//! are never touched. berth's own transactions (its netlink batches, its `nft -f` processes)
+//! need no check: listing its tables costs more the more networks there are, and would compete
+//! for the CPU with the very change that caused it.
 
 use crate::Engine;
+use berth_kernel::nf_tables::generations::{generations, Generation};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Whether a transaction was committed by berthd (one of its threads, or an `nft` it ran).
+/// Anything unattributable counts as someone else's.
+fn foreign(g: Generation) -> bool {
+    match g {
+        Generation::By(Some(pid)) => {
+            !(std::path::Path::new(&format!("/proc/self/task/{pid}")).exists()
+                || berth_kernel::nft::ran_here(pid))
+        }
+        Generation::By(None) | Generation::Lost => true,
+    }
+}
 
 impl Engine {
     /// Starts the guard task (for the life of the engine).
@@ -14,53 +30,48 @@ impl Engine {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                let child = tokio::process::Command::new("nft")
-                    .args(["monitor", "ruleset"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn();
-                let Ok(mut child) = child else {
-                    tracing::warn!("firewall guard: cannot run `nft monitor`; self-healing is off");
-                    return;
-                };
-                let Some(out) = child.stdout.take() else {
-                    return;
-                };
-                let mut lines = BufReader::new(out).lines();
-                loop {
-                    match lines.next_line().await {
-                        Ok(Some(_)) => {}
-                        _ => break,
+                let mut gens = match generations() {
+                    Ok(rx) => rx,
+                    Err(e) => {
+                        tracing::warn!("firewall guard: {e}; self-healing is off");
+                        return;
                     }
+                };
+                while let Some(first) = gens.recv().await {
+                    let mut damage_possible = foreign(first);
                     // Let the burst settle, then check once.
-                    while let Ok(Ok(Some(_))) =
-                        tokio::time::timeout(Duration::from_millis(50), lines.next_line()).await
+                    while let Ok(Some(g)) =
+                        tokio::time::timeout(Duration::from_millis(50), gens.recv()).await
                     {
+                        damage_possible |= foreign(g);
                     }
                     let Some(engine) = weak.upgrade() else { return };
-                    if !engine.firewall_intact_async().await {
-                        // berth's own change may be half-way (its record written, its nft
-                        // batch not yet applied): look again before calling it damage.
-                        tokio::time::sleep(Duration::from_millis(150)).await;
-                    }
-                    if !engine.firewall_intact_async().await {
-                        tracing::warn!(
-                            "berth's nftables rules were changed behind its back: restoring them"
-                        );
-                        let script = engine.firewall_full();
-                        if let Err(e) = engine.dataplane.firewall(&script) {
-                            tracing::warn!("firewall guard: restore failed: {e}");
-                        }
+                    if damage_possible {
+                        engine.heal_firewall().await;
                     }
                 }
-                let _ = child.kill().await;
                 if weak.upgrade().is_none() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+
+    /// Rebuilds berth's tables if they lost anything.
+    async fn heal_firewall(self: &Arc<Self>) {
+        if !self.firewall_intact_async().await {
+            // berth's own change may be half-way (its record written, its batch not yet
+            // applied): look again before calling it damage.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        if !self.firewall_intact_async().await {
+            tracing::warn!("berth's nftables rules were changed behind its back: restoring them");
+            let script = self.firewall_full();
+            if let Err(e) = self.dataplane.firewall(&script) {
+                tracing::warn!("firewall guard: restore failed: {e}");
+            }
+        }
     }
 
     /// Starts the link guard (for the life of the engine).
@@ -107,7 +118,10 @@ impl Engine {
         let mut rewire: Vec<super::EndpointRec> = Vec::new();
         for n in nets.iter().filter(|n| deleted.contains(&n.bridge)) {
             tracing::warn!(bridge = %n.bridge, "bridge of network {} deleted behind berth's back: recreating it", n.name);
-            if let Err(e) = self.bring_up(n, false).await {
+            if let Err(e) = self
+                .bring_up(n, false, &mut crate::timing::Phases::new("repair"))
+                .await
+            {
                 tracing::warn!("recreating bridge {}: {e}", n.bridge);
             }
             // Its veths were left detached: put them back (a veth that is gone is rewired).

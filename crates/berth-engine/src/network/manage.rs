@@ -16,11 +16,13 @@ impl Engine {
         if req.driver.as_deref() == Some("overlay") {
             return self.overlay_create(req).await;
         }
+        let mut phases = crate::timing::Phases::new("network create");
         let routes = self
             .dataplane
             .host_routes()
             .await
             .map_err(EngineError::Internal)?;
+        phases.mark("routes");
         let id = crate::ids::new_id();
         let rec = {
             let mut inner = self.networks.lock();
@@ -39,19 +41,27 @@ impl Engine {
             inner.pending.insert(rec.id.clone());
             rec
         };
-        let up = self.bring_up(&rec, true).await;
+        phases.mark("build");
+        let up = self.bring_up(&rec, true, &mut phases).await;
         self.networks.lock().pending.remove(&rec.id);
         if let Err(e) = up {
             self.forget_network(&rec.id);
             return Err(e);
         }
+        phases.done(&rec.name);
         Ok(id)
     }
 
     /// Persists `rec` and creates its bridge and rules; on failure undoes what it did.
-    pub(crate) async fn bring_up(&self, rec: &NetworkRec, new: bool) -> Result<()> {
+    pub(crate) async fn bring_up(
+        &self,
+        rec: &NetworkRec,
+        new: bool,
+        phases: &mut crate::timing::Phases,
+    ) -> Result<()> {
         if new {
             self.store.put(Kind::Networks, &rec.id, rec)?;
+            phases.mark("store");
             crate::crash::point("network-create");
         }
         let addrs: Vec<ipnet::IpNet> = rec
@@ -72,6 +82,7 @@ impl Engine {
                 .ensure_bridge(&rec.bridge, rec.mtu(), &addrs)
                 .await
                 .map_err(EngineError::Internal)?;
+            phases.mark("bridge");
             undo.push("bridge");
             if new {
                 crate::crash::point("network-create");
@@ -79,10 +90,12 @@ impl Engine {
             self.dataplane
                 .route_localnet(&rec.bridge)
                 .map_err(EngineError::Internal)?;
+            phases.mark("sysctl");
             if new {
                 self.dataplane
-                    .firewall(&firewall::add(&rec.fw()))
+                    .firewall_changes(&firewall::add(&rec.fw()))
                     .map_err(EngineError::Internal)?;
+                phases.mark("firewall");
             }
             Ok(())
         }
@@ -142,23 +155,31 @@ impl Engine {
                 users.join(", ")
             )));
         }
+        let mut phases = crate::timing::Phases::new("network rm");
         self.forget_network(&rec.id);
         let mut errors = Vec::new();
         crate::crash::point("network-rm");
-        if let Err(e) = self.dataplane.firewall(&firewall::remove(&rec.fw())) {
+        if let Err(e) = self
+            .dataplane
+            .firewall_changes(&firewall::remove(&rec.fw()))
+        {
             // The incremental change failed (rules altered behind our back): rebuild ours.
             if let Err(e2) = self.dataplane.firewall(&self.firewall_full()) {
                 errors.push(format!("firewall: {e}; rebuild: {e2}"));
             }
         }
+        phases.mark("firewall");
         crate::crash::point("network-rm");
         if let Err(e) = self.dataplane.remove_link(&rec.bridge).await {
             errors.push(format!("bridge {}: {e}", rec.bridge));
         }
+        phases.mark("bridge");
         crate::crash::point("network-rm");
         if let Err(e) = self.store.delete(Kind::Networks, &rec.id) {
             errors.push(e.to_string());
         }
+        phases.mark("store");
+        phases.done(&rec.name);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -247,7 +268,8 @@ impl Engine {
             .filter(|n| n.is_bridge())
             .collect();
         for n in &bridges {
-            self.bring_up(n, false).await?;
+            self.bring_up(n, false, &mut crate::timing::Phases::new("restore"))
+                .await?;
         }
         self.dataplane
             .firewall(&self.firewall_full())

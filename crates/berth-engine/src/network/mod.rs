@@ -14,6 +14,8 @@ pub mod dataplane;
 pub mod dns;
 pub mod endpoint;
 pub mod firewall;
+#[cfg(test)]
+mod firewall_kernel;
 pub mod heal;
 pub mod ipam;
 pub mod manage;

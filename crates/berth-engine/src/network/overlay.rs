@@ -296,7 +296,8 @@ impl Engine {
                 .ensure_vxlan(&vxlan_name(&rec), vni, local, port, &rec.bridge, rec.mtu())
                 .await?;
             self.dataplane.route_localnet(&rec.bridge)?;
-            self.dataplane.firewall(&super::firewall::add(&rec.fw()))
+            self.dataplane
+                .firewall_changes(&super::firewall::add(&rec.fw()))
         }
         .await;
         if let Err(e) = r {
@@ -344,7 +345,7 @@ impl Engine {
         }
         let _ = self
             .dataplane
-            .firewall(&super::firewall::remove(&local.fw()));
+            .firewall_changes(&super::firewall::remove(&local.fw()));
         let _ = self.dataplane.remove_link(&vxlan_name(&local)).await;
         let _ = self.dataplane.remove_link(&local.bridge).await;
         let _ = self.store.delete(crate::store::Kind::Networks, &rec.id);

@@ -11,6 +11,8 @@ mod monitor;
 pub use monitor::link_deletions;
 mod neigh;
 mod route;
+mod route_watch;
+pub use route_watch::RouteWatch;
 mod socket;
 mod vxlan;
 

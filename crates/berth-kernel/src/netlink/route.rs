@@ -14,15 +14,25 @@ impl Netlink {
     /// Destination prefixes of all IPv4 and IPv6 routes in the main table of this namespace,
     /// default routes excepted.
     pub async fn route_destinations(&self) -> Result<Vec<ipnet::IpNet>> {
+        Ok(self
+            .main_routes()
+            .await?
+            .iter()
+            .filter_map(main_destination)
+            .collect())
+    }
+
+    /// The routes of the main table (and, the kernel not filtering, of the others too).
+    pub(super) async fn main_routes(&self) -> Result<Vec<RouteMessage>> {
         // One dump with AF_UNSPEC answers for every family; keep IPv4 and IPv6.
         let req = RouteMessage::default();
         let msgs = self
             .dump("list routes", RouteNetlinkMessage::GetRoute(req))
             .await?;
         Ok(msgs
-            .iter()
+            .into_iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => main_destination(r),
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
                 _ => None,
             })
             .collect())
@@ -30,7 +40,7 @@ impl Netlink {
 }
 
 /// The destination of `r` if it is a non-default IPv4/IPv6 route of the main table.
-fn main_destination(r: &RouteMessage) -> Option<ipnet::IpNet> {
+pub(super) fn main_destination(r: &RouteMessage) -> Option<ipnet::IpNet> {
     let table = r
         .attributes
         .iter()

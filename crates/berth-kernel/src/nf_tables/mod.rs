@@ -1,8 +1,9 @@
-//! nf_tables over netlink, for the few rules berth programs on hot paths.
+//! nf_tables over netlink, for the rules berth programs on hot paths.
 //!
-//! berth's own tables in the daemon's namespace are written with `nft -f` (one atomic script per
-//! change, see [`crate::nft`]); that costs a process and a ruleset fetch, 5–15 ms. Rules that
-//! go into every container's namespace at start (the DNS redirect, [`dns`]) are sent here as one
+//! berth's own tables in the daemon's namespace are created and rebuilt with `nft -f` (one
+//! atomic script, see [`crate::nft`]); that costs a process and a ruleset fetch, 5–15 ms, growing
+//! with the ruleset. A network's chains and elements ([`ruleset`]) and the rules that go into
+//! every container's namespace at start (the DNS redirect, [`dns`]) are sent here as one
 //! nf_tables netlink batch instead (well under a millisecond).
 //!
 //! Why not a crate: rustables (pure Rust) is GPL-3.0, berth is Apache-2.0; nftnl wraps the C
@@ -10,7 +11,11 @@
 //! netlink-sys's, as for rtnetlink.
 
 pub mod dns;
+pub mod generations;
+pub mod ruleset;
 mod wire;
+
+pub use wire::Verdict;
 
 use crate::{KernelError, Result};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
