@@ -1,8 +1,12 @@
 //! berth's nftables rules, in berth's own tables only (`inet berth`, `bridge berth`).
 //!
-//! Per-packet cost does not grow with the number of networks: the forward chain dispatches on
-//! the input and output interface through verdict maps (`net_out`, `net_in`) to one small chain
-//! per network, and membership tests use sets. Attaching a container changes no rule at all.
+//! The rules are fixed; a network is only elements of sets (its bridge in `bridges`, `masq`,
+//! `internal`, the pair `bridge . bridge` in `same`, its subnets): per-packet cost does not grow
+//! with the number of networks (hash lookups), attaching a container changes nothing, and
+//! creating or removing a network is one netlink batch of elements whose cost does not grow
+//! either. Per-network chains would: every transaction that adds a rule makes the kernel
+//! validate the whole table (every chain reachable from a base chain), and every link the
+//! kernel registers or removes walks every chain of an `inet` table.
 //!
 //! - leaving network X's bridge toward another berth bridge: dropped (isolation both ways);
 //! - internal networks: nothing leaves or enters their bridge except bridge-local traffic;
@@ -34,14 +38,13 @@
 //!   injected into its overlay networks.
 
 use super::ports::Published;
-use berth_kernel::nf_tables::ruleset::{Change, Family, Key, Match, Op, Rule};
-use berth_kernel::nf_tables::Verdict;
+use berth_kernel::nf_tables::ruleset::{Change, Family, Key, Op};
 use std::fmt::Write;
 
 /// What the firewall needs to know about one bridge network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FwNet {
-    /// Short id used in chain names.
+    /// Short id of the network (the firewall guard's bookkeeping).
     pub key: String,
     pub bridge: String,
     pub internal: bool,
@@ -53,10 +56,10 @@ pub struct FwNet {
 const BASE: &str = r#"table inet berth {
   set bridges { type ifname; }
   set masq { type ifname; }
+  set internal { type ifname; }
+  set same { type ifname . ifname; }
   set nets4 { type ipv4_addr; flags interval; }
   set nets6 { type ipv6_addr; flags interval; }
-  map net_out { type ifname : verdict; }
-  map net_in { type ifname : verdict; }
   map ports_ip4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
   map ports_any4 { type inet_proto . inet_service : ipv4_addr . inet_service; }
   map ports_ip6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
@@ -64,8 +67,13 @@ const BASE: &str = r#"table inet berth {
   chain forward {
     type filter hook forward priority filter; policy accept;
     ct state established,related accept
-    iifname vmap @net_out
-    oifname vmap @net_in
+    iifname . oifname @same accept
+    iifname @bridges ct status dnat accept
+    iifname @bridges oifname @bridges drop
+    iifname @internal drop
+    oifname @internal drop
+    oifname @bridges ct status dnat accept
+    oifname @bridges drop
   }
   chain input {
     type filter hook input priority filter; policy accept;
@@ -219,50 +227,39 @@ fn bridge(op: Op) -> Change {
     }
 }
 
-fn rule(chain: &str, matches: Vec<Match>, verdict: Verdict) -> Change {
-    inet(Op::AddRule(chain.to_string(), Rule { matches, verdict }))
-}
-
 /// The changes as one `nft -f` script.
 pub fn script(changes: &[Change]) -> String {
     changes.iter().map(|c| format!("{c}\n")).collect()
 }
 
-/// Adds one network's chains and set elements (one netlink batch: its cost does not depend on
-/// how many networks there are).
-pub fn add(n: &FwNet) -> Vec<Change> {
-    let (out, inn) = (format!("out_{}", n.key), format!("in_{}", n.key));
-    let ifname = |jump: Option<&str>| Key::Ifname(n.bridge.clone(), jump.map(str::to_string));
-    let mut v = vec![inet(Op::AddElement("bridges".into(), ifname(None)))];
-    if n.masquerade && !n.internal {
-        v.push(inet(Op::AddElement("masq".into(), ifname(None))));
-    }
-    v.push(inet(Op::AddChain(out.clone())));
-    v.push(rule(
-        &out,
-        vec![Match::Oif(n.bridge.clone())],
-        Verdict::Accept,
-    ));
-    v.push(rule(&out, vec![Match::CtDnat], Verdict::Accept));
-    v.push(rule(
-        &out,
-        vec![Match::OifIn("bridges".into())],
-        Verdict::Drop,
-    ));
-    v.push(inet(Op::AddChain(inn.clone())));
+/// A network's elements in the sets of `inet berth` (and `bridge berth` with ICC off).
+fn elements(add: bool, n: &FwNet) -> Vec<Change> {
+    let b = || Key::Ifname(n.bridge.clone());
+    let mut v = vec![
+        inet(element(add, "bridges", b())),
+        inet(element(add, "same", Key::IfnamePair(n.bridge.clone()))),
+    ];
     if n.internal {
-        v.push(rule(&out, vec![], Verdict::Drop));
-    } else {
-        v.push(rule(&inn, vec![Match::CtDnat], Verdict::Accept));
+        v.push(inet(element(add, "internal", b())));
+    } else if n.masquerade {
+        v.push(inet(element(add, "masq", b())));
     }
-    v.push(rule(&inn, vec![], Verdict::Drop));
-    v.push(inet(Op::AddElement("net_out".into(), ifname(Some(&out)))));
-    v.push(inet(Op::AddElement("net_in".into(), ifname(Some(&inn)))));
     if !n.icc {
-        v.extend(icc_elements(true, n));
+        v.extend(icc_elements(add, n));
     }
-    v.extend(subnet_elements(true, n));
+    v.extend(subnet_elements(add, n));
     v
+}
+
+/// Adds one network (one netlink batch: its cost does not depend on how many networks there
+/// are).
+pub fn add(n: &FwNet) -> Vec<Change> {
+    elements(true, n)
+}
+
+/// Removes one network.
+pub fn remove(n: &FwNet) -> Vec<Change> {
+    elements(false, n)
 }
 
 /// The network's subnets in `nets4`/`nets6`: container sources of hairpin connections.
@@ -302,27 +299,6 @@ fn element(add: bool, set: &str, key: Key) -> Op {
     }
 }
 
-/// Removes one network's chains and set elements.
-pub fn remove(n: &FwNet) -> Vec<Change> {
-    let ifname = || Key::Ifname(n.bridge.clone(), None);
-    let mut v = Vec::new();
-    for set in ["net_out", "net_in", "bridges"] {
-        v.push(inet(Op::DeleteElement(set.into(), ifname())));
-    }
-    if n.masquerade && !n.internal {
-        v.push(inet(Op::DeleteElement("masq".into(), ifname())));
-    }
-    for c in ["out", "in"] {
-        v.push(inet(Op::FlushChain(format!("{c}_{}", n.key))));
-        v.push(inet(Op::DeleteChain(format!("{c}_{}", n.key))));
-    }
-    if !n.icc {
-        v.extend(icc_elements(false, n));
-    }
-    v.extend(subnet_elements(false, n));
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +325,6 @@ mod tests {
                 count(&added, "add element"),
                 count(&removed, "delete element")
             );
-            assert_eq!(count(&added, "add chain"), count(&removed, "delete chain"));
         }
     }
 
@@ -360,16 +335,8 @@ mod tests {
         assert_eq!(
             script(&add(&n)),
             r#"add element inet berth bridges { "br-abc" }
+add element inet berth same { "br-abc" . "br-abc" }
 add element inet berth masq { "br-abc" }
-add chain inet berth out_abc
-add rule inet berth out_abc oifname "br-abc" accept
-add rule inet berth out_abc ct status dnat accept
-add rule inet berth out_abc oifname @bridges drop
-add chain inet berth in_abc
-add rule inet berth in_abc ct status dnat accept
-add rule inet berth in_abc drop
-add element inet berth net_out { "br-abc" : jump out_abc }
-add element inet berth net_in { "br-abc" : jump in_abc }
 add element bridge berth no_icc4 { 10.1.0.0/24 . 10.1.0.0/24 }
 add element bridge berth no_icc6 { fd00:1::/64 . fd00:1::/64 }
 add element inet berth nets4 { 10.1.0.0/24 }
@@ -378,20 +345,12 @@ add element inet berth nets6 { fd00:1::/64 }
         );
         assert_eq!(
             script(&remove(&n)),
-            r#"delete element inet berth net_out { "br-abc" }
-delete element inet berth net_in { "br-abc" }
-delete element inet berth bridges { "br-abc" }
-delete element inet berth masq { "br-abc" }
-flush chain inet berth out_abc
-delete chain inet berth out_abc
-flush chain inet berth in_abc
-delete chain inet berth in_abc
-delete element bridge berth no_icc4 { 10.1.0.0/24 . 10.1.0.0/24 }
-delete element bridge berth no_icc6 { fd00:1::/64 . fd00:1::/64 }
-delete element inet berth nets4 { 10.1.0.0/24 }
-delete element inet berth nets6 { fd00:1::/64 }
-"#
+            script(&add(&n)).replace("add element", "delete element")
         );
+        n.internal = true;
+        let internal = script(&add(&n));
+        assert!(internal.contains("internal { \"br-abc\" }"), "{internal}");
+        assert!(!internal.contains("masq"), "{internal}");
     }
 
     #[test]

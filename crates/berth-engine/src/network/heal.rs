@@ -214,8 +214,8 @@ impl Engine {
             _ => return Some("a table is missing".into()),
         };
         let base = [
-            "vmap @net_out",
-            "vmap @net_in",
+            "iifname . oifname @same accept",
+            "oifname @bridges drop",
             "jump ports",
             "masquerade",
             "@ports_any4",
@@ -242,10 +242,7 @@ impl Engine {
             return Some("no @no_icc4 in bridge berth".into());
         }
         for n in nets {
-            if !inet.contains(&format!("chain out_{}", n.key)) {
-                return Some(format!("no chain out_{}", n.key));
-            }
-            if !inet.contains(&format!("\"{}\"", n.bridge)) {
+            if !inet.contains(&format!("\"{0}\" . \"{0}\"", n.bridge)) {
                 return Some(format!("bridge {} not in the sets", n.bridge));
             }
         }

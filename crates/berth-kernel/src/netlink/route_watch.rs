@@ -158,8 +158,14 @@ impl RouteWatch {
         }
         let mut last = Vec::new();
         for _ in 0..DUMP_TRIES {
-            let before = lock(&self.state).events;
+            let (before, alive) = {
+                let s = lock(&self.state);
+                (s.events, s.alive)
+            };
             last = nl.main_routes().await?;
+            if !alive {
+                break; // no events to keep a cache by: every question dumps
+            }
             let mut s = lock(&self.state);
             if s.events == before && s.alive {
                 s.routes = last.iter().filter_map(Key::of).collect();

@@ -2,7 +2,7 @@
 //!
 //! berth's own tables in the daemon's namespace are created and rebuilt with `nft -f` (one
 //! atomic script, see [`crate::nft`]); that costs a process and a ruleset fetch, 5–15 ms, growing
-//! with the ruleset. A network's chains and elements ([`ruleset`]) and the rules that go into
+//! with the ruleset. A network's set elements ([`ruleset`]) and the rules that go into
 //! every container's namespace at start (the DNS redirect, [`dns`]) are sent here as one
 //! nf_tables netlink batch instead (well under a millisecond).
 //!
@@ -14,8 +14,6 @@ pub mod dns;
 pub mod generations;
 pub mod ruleset;
 mod wire;
-
-pub use wire::Verdict;
 
 use crate::{KernelError, Result};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};

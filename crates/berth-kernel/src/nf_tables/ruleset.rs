@@ -1,14 +1,15 @@
 //! Incremental changes to berth's own tables (`inet berth`, `bridge berth`) as one netlink
-//! batch: chains, rules and set elements of one network, without an `nft` process.
+//! batch: the set elements of one network, without an `nft` process.
 //!
 //! `nft -f` pays for a process and for fetching the cache it needs (chains, sets, and the
-//! elements of interval sets), which grows with the number of networks; a batch costs the same
-//! with 1 or 1000 networks present. The kernel applies the batch whole or not at all.
+//! elements of interval sets), which grows with the number of networks; a batch of elements
+//! costs the same with 1 or 1000 networks present. The kernel applies the batch whole or not at
+//! all.
 //!
 //! Each [`Change`] also prints as the `nft` command that does the same (`Display`), so one
 //! description serves both the batch and a full `nft -f` script.
 
-use super::wire::{self, Batch, Elem, Expr, Msg, Verdict, ELEM_INTERVAL_END};
+use super::wire::{self, Batch, Elem, Msg, ELEM_INTERVAL_END};
 use crate::{KernelError, Result};
 use ipnet::IpNet;
 use std::fmt;
@@ -39,29 +40,13 @@ impl fmt::Display for Family {
     }
 }
 
-/// One condition of a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Match {
-    /// `oifname "NAME"`
-    Oif(String),
-    /// `oifname @SET`
-    OifIn(String),
-    /// `ct status dnat`
-    CtDnat,
-}
-
-/// A rule: every condition holds → the verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub matches: Vec<Match>,
-    pub verdict: Verdict,
-}
-
-/// A set (or verdict map) element.
+/// A set element.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
-    /// An interface name (`type ifname`); with `Some(chain)`, mapped to `jump chain`.
-    Ifname(String, Option<String>),
+    /// An interface name (`type ifname`).
+    Ifname(String),
+    /// `name . name` (`type ifname . ifname`).
+    IfnamePair(String),
     /// A prefix in an interval set of addresses.
     Net(IpNet),
     /// `net . net` in an interval set of address pairs.
@@ -71,11 +56,6 @@ pub enum Key {
 /// What to do, in which table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    AddChain(String),
-    AddRule(String, Rule),
-    /// Removes every rule of the chain.
-    FlushChain(String),
-    DeleteChain(String),
     AddElement(String, Key),
     DeleteElement(String, Key),
 }
@@ -98,40 +78,16 @@ fn batch(changes: &[Change]) -> Result<Batch> {
     for c in changes {
         let (fam, table) = (c.family.proto(), c.table);
         let what = c.to_string();
-        let chain_msg = |msg, chain: &str, b: &mut Batch| {
-            b.add(msg, fam, what.clone(), |buf| {
-                wire::put_str(buf, wire::NFTA_CHAIN_TABLE, table);
-                wire::put_str(buf, wire::NFTA_CHAIN_NAME, chain);
-            })
+        let (msg, set, key) = match &c.op {
+            Op::AddElement(set, key) => (Msg::NewSetElem, set, key),
+            Op::DeleteElement(set, key) => (Msg::DelSetElem, set, key),
         };
-        match &c.op {
-            Op::AddChain(chain) => chain_msg(Msg::NewChain, chain, &mut b),
-            Op::DeleteChain(chain) => chain_msg(Msg::DelChain, chain, &mut b),
-            Op::FlushChain(chain) => b.add(Msg::DelRule, fam, what, |buf| {
-                wire::put_str(buf, wire::NFTA_RULE_TABLE, table);
-                wire::put_str(buf, wire::NFTA_RULE_CHAIN, chain);
-            }),
-            Op::AddRule(chain, rule) => {
-                let exprs = exprs(rule)?;
-                b.add(Msg::NewRule, fam, what, |buf| {
-                    wire::put_str(buf, wire::NFTA_RULE_TABLE, table);
-                    wire::put_str(buf, wire::NFTA_RULE_CHAIN, chain);
-                    wire::put_exprs(buf, &exprs);
-                })
-            }
-            Op::AddElement(set, key) | Op::DeleteElement(set, key) => {
-                let msg = match c.op {
-                    Op::AddElement(..) => Msg::NewSetElem,
-                    _ => Msg::DelSetElem,
-                };
-                let elems = elems(key)?;
-                b.add(msg, fam, what, |buf| {
-                    wire::put_str(buf, wire::NFTA_SET_ELEM_LIST_TABLE, table);
-                    wire::put_str(buf, wire::NFTA_SET_ELEM_LIST_SET, set);
-                    wire::put_elems(buf, &elems);
-                })
-            }
-        }
+        let elems = elems(key)?;
+        b.add(msg, fam, what, |buf| {
+            wire::put_str(buf, wire::NFTA_SET_ELEM_LIST_TABLE, table);
+            wire::put_str(buf, wire::NFTA_SET_ELEM_LIST_SET, set);
+            wire::put_elems(buf, &elems);
+        });
     }
     Ok(b)
 }
@@ -147,27 +103,6 @@ fn ifname(name: &str) -> Result<Vec<u8>> {
     let mut v = name.as_bytes().to_vec();
     v.resize(16, 0);
     Ok(v)
-}
-
-fn exprs(rule: &Rule) -> Result<Vec<Expr>> {
-    let mut out = Vec::new();
-    for m in &rule.matches {
-        match m {
-            Match::Oif(name) => out.extend([Expr::OifName, Expr::Eq(ifname(name)?)]),
-            Match::OifIn(set) => out.extend([Expr::OifName, Expr::Lookup(set.clone())]),
-            // IPS_DST_NAT (bit 5) in host order, as nft encodes it.
-            Match::CtDnat => out.extend([
-                Expr::CtStatus,
-                Expr::Bitwise {
-                    mask: 0x20u32.to_ne_bytes().to_vec(),
-                    xor: vec![0; 4],
-                },
-                Expr::Ne(vec![0; 4]),
-            ]),
-        }
-    }
-    out.push(Expr::Verdict(rule.verdict.clone()));
-    Ok(out)
 }
 
 fn octets(ip: IpAddr) -> Vec<u8> {
@@ -193,13 +128,10 @@ fn elems(key: &Key) -> Result<Vec<Elem>> {
         key,
         key_end: None,
         flags: 0,
-        verdict: None,
     };
     Ok(match key {
-        Key::Ifname(name, jump) => vec![Elem {
-            verdict: jump.clone().map(Verdict::Jump),
-            ..elem(ifname(name)?)
-        }],
+        Key::Ifname(name) => vec![elem(ifname(name)?)],
+        Key::IfnamePair(name) => vec![elem([ifname(name)?, ifname(name)?].concat())],
         Key::Net(net) => {
             let net = net.trunc();
             let mut v = vec![elem(octets(net.network()))];
@@ -225,28 +157,11 @@ fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', ""))
 }
 
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for m in &self.matches {
-            match m {
-                Match::Oif(name) => write!(f, "oifname {} ", q(name))?,
-                Match::OifIn(set) => write!(f, "oifname @{set} ")?,
-                Match::CtDnat => f.write_str("ct status dnat ")?,
-            }
-        }
-        match &self.verdict {
-            Verdict::Accept => f.write_str("accept"),
-            Verdict::Drop => f.write_str("drop"),
-            Verdict::Jump(chain) => write!(f, "jump {chain}"),
-        }
-    }
-}
-
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Key::Ifname(name, None) => f.write_str(&q(name)),
-            Key::Ifname(name, Some(chain)) => write!(f, "{} : jump {chain}", q(name)),
+            Key::Ifname(name) => f.write_str(&q(name)),
+            Key::IfnamePair(name) => write!(f, "{} . {}", q(name), q(name)),
             Key::Net(net) => write!(f, "{}", net.trunc()),
             Key::NetPair(net) => write!(f, "{net} . {net}"),
         }
@@ -258,14 +173,7 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = format!("{} {}", self.family, self.table);
         match &self.op {
-            Op::AddChain(c) => write!(f, "add chain {t} {c}"),
-            Op::AddRule(c, r) => write!(f, "add rule {t} {c} {r}"),
-            Op::FlushChain(c) => write!(f, "flush chain {t} {c}"),
-            Op::DeleteChain(c) => write!(f, "delete chain {t} {c}"),
             Op::AddElement(s, k) => write!(f, "add element {t} {s} {{ {k} }}"),
-            Op::DeleteElement(s, Key::Ifname(name, _)) => {
-                write!(f, "delete element {t} {s} {{ {} }}", q(name))
-            }
             Op::DeleteElement(s, k) => write!(f, "delete element {t} {s} {{ {k} }}"),
         }
     }
@@ -285,15 +193,12 @@ mod tests {
 
     #[test]
     fn changes_print_as_nft_commands() {
-        let rule = Rule {
-            matches: vec![Match::CtDnat],
-            verdict: Verdict::Accept,
-        };
-        let jump = Key::Ifname("br-x".into(), Some("out_x".into()));
         let lines: Vec<String> = [
-            change(Op::AddRule("in_x".into(), rule)),
-            change(Op::AddElement("net_out".into(), jump.clone())),
-            change(Op::DeleteElement("net_out".into(), jump)),
+            change(Op::AddElement("bridges".into(), Key::Ifname("br-x".into()))),
+            change(Op::DeleteElement(
+                "same".into(),
+                Key::IfnamePair("br-x".into()),
+            )),
             change(Op::AddElement(
                 "nets4".into(),
                 Key::Net("10.1.0.0/24".parse().unwrap()),
@@ -305,12 +210,14 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "add rule inet berth in_x ct status dnat accept",
-                "add element inet berth net_out { \"br-x\" : jump out_x }",
-                "delete element inet berth net_out { \"br-x\" }",
+                "add element inet berth bridges { \"br-x\" }",
+                "delete element inet berth same { \"br-x\" . \"br-x\" }",
                 "add element inet berth nets4 { 10.1.0.0/24 }",
             ]
         );
+        let pair = elems(&Key::IfnamePair("br-x".into())).unwrap();
+        assert_eq!(pair[0].key.len(), 32);
+        assert_eq!(&pair[0].key[16..20], b"br-x");
     }
 
     #[test]
@@ -336,15 +243,12 @@ mod tests {
     #[test]
     fn bad_interface_names_are_refused_before_sending() {
         for bad in ["", "0123456789abcdef", "a\0b"] {
-            let c = change(Op::AddElement(
-                "bridges".into(),
-                Key::Ifname(bad.into(), None),
-            ));
+            let c = change(Op::AddElement("bridges".into(), Key::Ifname(bad.into())));
             assert!(batch(&[c]).is_err(), "{bad:?}");
         }
         let ok = change(Op::AddElement(
             "bridges".into(),
-            Key::Ifname("br-0123456789a".into(), None),
+            Key::Ifname("br-0123456789a".into()),
         ));
         assert!(batch(&[ok]).is_ok());
     }

@@ -1,5 +1,5 @@
-//! nf_tables netlink encoding: batches of messages, attributes and the few expressions berth
-//! programs directly (payload load/write, cmp, meta l4proto, immediate).
+//! nf_tables netlink encoding: batches of messages, attributes, set elements and the few
+//! expressions berth programs directly (payload load/write, cmp, meta l4proto, immediate).
 //!
 //! Numbers and layouts are the kernel's uapi (`linux/netfilter/nf_tables.h`,
 //! `linux/netfilter/nfnetlink.h`); nf_tables wants its integer attributes big-endian.
@@ -9,7 +9,6 @@ const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_APPEND: u16 = 0x800;
 const NLA_F_NESTED: u16 = 0x8000;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -29,11 +28,7 @@ pub(crate) enum Msg {
     NewTableExcl = 0x100,
     DelTable = 2,
     NewChain = 3,
-    DelChain = 5,
-    /// Appended after the chain's rules (`NLM_F_APPEND`), as `nft add rule` does.
     NewRule = 6,
-    /// Without a handle: every rule of the chain (`flush chain`).
-    DelRule = 8,
     NewSetElem = 12,
     DelSetElem = 14,
 }
@@ -52,20 +47,8 @@ pub(crate) enum Expr {
     Load { base: Base, offset: u32, len: u32 },
     /// Load the layer 4 protocol number (one byte) into the register.
     L4Proto,
-    /// Load the output interface's name (16 bytes, NUL-padded) into the register.
-    OifName,
-    /// Load the conntrack status bits (4 bytes) into the register.
-    CtStatus,
-    /// `register = (register & mask) ^ xor`.
-    Bitwise { mask: Vec<u8>, xor: Vec<u8> },
     /// Stop evaluating the rule unless the register equals `data`.
     Eq(Vec<u8>),
-    /// Stop evaluating the rule if the register equals `data`.
-    Ne(Vec<u8>),
-    /// Stop evaluating the rule unless the register is an element of the named set.
-    Lookup(String),
-    /// End the rule with a verdict.
-    Verdict(Verdict),
     /// Put `data` into the register.
     Immediate(Vec<u8>),
     /// Write the register's first `len` bytes at `offset` of `base`, fixing the internet
@@ -79,16 +62,6 @@ pub(crate) enum Expr {
 }
 
 const REG_1: u32 = 1;
-const REG_VERDICT: u32 = 0;
-
-/// A verdict, of a rule or of a verdict map's element.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Accept,
-    Drop,
-    /// Evaluate the named chain (of the same table), then come back.
-    Jump(String),
-}
 
 /// A batch of nf_tables messages, applied by the kernel as one transaction.
 pub(crate) struct Batch {
@@ -131,12 +104,9 @@ impl Batch {
         let ty = (NFNL_SUBSYS_NFTABLES << 8) | (msg as u16 & 0xff);
         let create = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
         let flags = match msg {
-            Msg::NewTable | Msg::NewChain | Msg::NewSetElem => create,
-            Msg::NewRule => create | NLM_F_APPEND,
+            Msg::NewTable | Msg::NewChain | Msg::NewRule | Msg::NewSetElem => create,
             Msg::NewTableExcl => create | NLM_F_EXCL,
-            Msg::DelTable | Msg::DelChain | Msg::DelRule | Msg::DelSetElem => {
-                NLM_F_REQUEST | NLM_F_ACK
-            }
+            Msg::DelTable | Msg::DelSetElem => NLM_F_REQUEST | NLM_F_ACK,
         };
         let seq = self.seq;
         self.raw(ty, flags, family, body);
@@ -221,7 +191,6 @@ pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub(crate) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_KEY: u16 = 1;
-const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_KEY_END: u16 = 10;
 /// `NFT_SET_ELEM_INTERVAL_END`: the element ends the interval its predecessor began.
@@ -230,16 +199,13 @@ const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_DATA_VERDICT: u16 = 2;
 
-/// One set element: its key, for a concatenation of ranges its closing key, its flags, and
-/// for a verdict map its verdict.
+/// One set element: its key, for a concatenation of ranges its closing key, and its flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Elem {
     pub key: Vec<u8>,
     pub key_end: Option<Vec<u8>>,
     pub flags: u32,
-    pub verdict: Option<Verdict>,
 }
 
 /// Appends `elems` as `NFTA_SET_ELEM_LIST_ELEMENTS`.
@@ -254,25 +220,7 @@ pub(crate) fn put_elems(buf: &mut Vec<u8>, elems: &[Elem]) {
                 if e.flags != 0 {
                     put_be32(b, NFTA_SET_ELEM_FLAGS, e.flags);
                 }
-                if let Some(v) = &e.verdict {
-                    nest(b, NFTA_SET_ELEM_DATA, |b| put_verdict(b, v));
-                }
             });
-        }
-    });
-}
-
-/// `NFTA_DATA_VERDICT` { `NFTA_VERDICT_CODE`, `NFTA_VERDICT_CHAIN` }.
-fn put_verdict(b: &mut Vec<u8>, v: &Verdict) {
-    nest(b, NFTA_DATA_VERDICT, |b| {
-        let code: i32 = match v {
-            Verdict::Accept => 1,
-            Verdict::Drop => 0,
-            Verdict::Jump(_) => -3,
-        };
-        put_be32(b, 1, code as u32);
-        if let Verdict::Jump(chain) = v {
-            put_str(b, 2, chain);
         }
     });
 }
@@ -289,12 +237,9 @@ pub(crate) fn put_exprs(buf: &mut Vec<u8>, exprs: &[Expr]) {
 fn put_expr(b: &mut Vec<u8>, e: &Expr) {
     let name = match e {
         Expr::Load { .. } | Expr::Write { .. } => "payload",
-        Expr::L4Proto | Expr::OifName => "meta",
-        Expr::CtStatus => "ct",
-        Expr::Bitwise { .. } => "bitwise",
-        Expr::Eq(_) | Expr::Ne(_) => "cmp",
-        Expr::Lookup(_) => "lookup",
-        Expr::Immediate(_) | Expr::Verdict(_) => "immediate",
+        Expr::L4Proto => "meta",
+        Expr::Eq(_) => "cmp",
+        Expr::Immediate(_) => "immediate",
     };
     put_str(b, NFTA_EXPR_NAME, name);
     nest(b, NFTA_EXPR_DATA, |b| match e {
@@ -320,43 +265,16 @@ fn put_expr(b: &mut Vec<u8>, e: &Expr) {
             put_be32(b, 7, *csum_offset);
             put_be32(b, 8, 0);
         }
-        // NFTA_META_DREG, NFTA_META_KEY = NFT_META_L4PROTO / NFT_META_OIFNAME
+        // NFTA_META_DREG, NFTA_META_KEY = NFT_META_L4PROTO
         Expr::L4Proto => {
             put_be32(b, 1, REG_1);
             put_be32(b, 2, 16);
         }
-        Expr::OifName => {
+        // NFTA_CMP_SREG, NFTA_CMP_OP = NFT_CMP_EQ, NFTA_CMP_DATA
+        Expr::Eq(data) => {
             put_be32(b, 1, REG_1);
-            put_be32(b, 2, 7);
-        }
-        // NFTA_CT_DREG, NFTA_CT_KEY = NFT_CT_STATUS
-        Expr::CtStatus => {
-            put_be32(b, 1, REG_1);
-            put_be32(b, 2, 2);
-        }
-        // NFTA_BITWISE_SREG, _DREG, _LEN, _MASK, _XOR
-        Expr::Bitwise { mask, xor } => {
-            put_be32(b, 1, REG_1);
-            put_be32(b, 2, REG_1);
-            put_be32(b, 3, mask.len() as u32);
-            nest(b, 4, |b| put(b, NFTA_DATA_VALUE, mask));
-            nest(b, 5, |b| put(b, NFTA_DATA_VALUE, xor));
-        }
-        // NFTA_CMP_SREG, NFTA_CMP_OP = NFT_CMP_EQ / NFT_CMP_NEQ, NFTA_CMP_DATA
-        Expr::Eq(data) | Expr::Ne(data) => {
-            put_be32(b, 1, REG_1);
-            put_be32(b, 2, u32::from(matches!(e, Expr::Ne(_))));
+            put_be32(b, 2, 0);
             nest(b, 3, |b| put(b, NFTA_DATA_VALUE, data));
-        }
-        // NFTA_LOOKUP_SET, NFTA_LOOKUP_SREG
-        Expr::Lookup(set) => {
-            put_str(b, 1, set);
-            put_be32(b, 2, REG_1);
-        }
-        // NFTA_IMMEDIATE_DREG = NFT_REG_VERDICT, NFTA_IMMEDIATE_DATA
-        Expr::Verdict(v) => {
-            put_be32(b, 1, REG_VERDICT);
-            nest(b, 2, |b| put_verdict(b, v));
         }
         // NFTA_IMMEDIATE_DREG, NFTA_IMMEDIATE_DATA
         Expr::Immediate(data) => {
