@@ -12,7 +12,8 @@ Environment: BERTH_BIN (directory of the release binaries, default target/releas
 LOGLEVEL (berthd --log-level, e.g. `info,berth_engine::timing=debug` for per-phase timings of
 every start in the log), STRACE=1 / STRACE_RUN=1 / PERF=1 (strace or perf record berthd during
 the cycles / a few runs; output in the state directory, kept with KEEP=1), CHECKMNT=1 (mount
-counts of a container and of berthd), SMAPS=1 (berthd's resident memory by mapping, threads).
+counts of a container and of berthd), SMAPS=1 (berthd's resident memory by mapping, threads),
+BERTHD_ARGS (more berthd arguments, e.g. `--bridge-netfilter keep`).
 """
 import os, sys, time, json, subprocess, socket, http.client, tarfile, io, statistics, tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +40,7 @@ def sh(*a): return subprocess.run(a, check=True, capture_output=True, text=True)
 sh("ip", "netns", "add", NS)
 log = open(D + "/berthd.log", "w")
 env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
-p = subprocess.Popen(["nsenter", "--net=/var/run/netns/" + NS, BIN + "/berthd", "--data-root", D + "/data", "--exec-root", D + "/exec", "-H", "unix://" + SOCK, "--log-level", os.environ.get("LOGLEVEL", "info")], stdout=log, stderr=log, env=env)
+p = subprocess.Popen(["nsenter", "--net=/var/run/netns/" + NS, BIN + "/berthd", "--data-root", D + "/data", "--exec-root", D + "/exec", "-H", "unix://" + SOCK, "--log-level", os.environ.get("LOGLEVEL", "info")] + os.environ.get("BERTHD_ARGS", "").split(), stdout=log, stderr=log, env=env)
 try:
     for _ in range(100):
         if os.path.exists(SOCK): break
