@@ -264,30 +264,27 @@ pub fn remove(n: &FwNet) -> Vec<Change> {
 
 /// The network's subnets in `nets4`/`nets6`: container sources of hairpin connections.
 fn subnet_elements(add: bool, n: &FwNet) -> Vec<Change> {
-    n.subnets
-        .iter()
-        .map(|net| {
-            let set = if net.addr().is_ipv4() {
-                "nets4"
-            } else {
-                "nets6"
-            };
-            inet(element(add, set, Key::Net(*net)))
-        })
-        .collect()
+    per_subnet(n, ["nets4", "nets6"], |set, net| {
+        inet(element(add, set, Key::Net(net)))
+    })
 }
 
+/// `subnet . subnet` in `no_icc4`/`no_icc6`: traffic within the network dropped when bridged.
 fn icc_elements(add: bool, n: &FwNet) -> Vec<Change> {
+    per_subnet(n, ["no_icc4", "no_icc6"], |set, net| {
+        bridge(element(add, set, Key::NetPair(net)))
+    })
+}
+
+/// One change per subnet of `n`, in the set for its family (`sets`: IPv4's, IPv6's).
+fn per_subnet(
+    n: &FwNet,
+    sets: [&str; 2],
+    change: impl Fn(&str, ipnet::IpNet) -> Change,
+) -> Vec<Change> {
     n.subnets
         .iter()
-        .map(|net| {
-            let set = if net.addr().is_ipv4() {
-                "no_icc4"
-            } else {
-                "no_icc6"
-            };
-            bridge(element(add, set, Key::NetPair(*net)))
-        })
+        .map(|net| change(sets[usize::from(!net.addr().is_ipv4())], *net))
         .collect()
 }
 

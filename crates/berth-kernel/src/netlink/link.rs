@@ -24,23 +24,17 @@ impl Netlink {
 
     /// Names of all links of this namespace.
     pub async fn link_names(&self) -> Result<Vec<String>> {
-        let req = LinkMessageBuilder::<LinkUnspec>::new()
-            .append_extra_attribute(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]))
-            .build();
-        let msgs = self
-            .dump("list links", RouteNetlinkMessage::GetLink(req))
-            .await?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => link_name(&l).map(str::to_owned),
-                _ => None,
-            })
-            .collect())
+        self.names_of_links(|_| true).await
     }
 
     /// Names of the bridges of this namespace.
     pub async fn bridge_names(&self) -> Result<Vec<String>> {
+        self.names_of_links(|l| link_kind(l) == Some(&InfoKind::Bridge))
+            .await
+    }
+
+    /// Names of the links of this namespace that `keep` accepts (one dump).
+    async fn names_of_links(&self, keep: impl Fn(&LinkMessage) -> bool) -> Result<Vec<String>> {
         let req = LinkMessageBuilder::<LinkUnspec>::new()
             .append_extra_attribute(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]))
             .build();
@@ -50,9 +44,7 @@ impl Netlink {
         Ok(msgs
             .into_iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) if link_kind(&l) == Some(&InfoKind::Bridge) => {
-                    link_name(&l).map(str::to_owned)
-                }
+                RouteNetlinkMessage::NewLink(l) if keep(&l) => link_name(&l).map(str::to_owned),
                 _ => None,
             })
             .collect())
