@@ -233,9 +233,9 @@ class Engine:
         st, j, _ = self.api.call("GET", f"/containers/{container}/json")
         return j["State"]["Pid"]
 
-    def net_create(self, name, subnet):
+    def net_create(self, name, subnet, options=None):
         return self.api.t("POST", "/networks/create",
-                          {"Name": name, "Driver": "bridge", "CheckDuplicate": True,
+                          {"Name": name, "Driver": "bridge", "CheckDuplicate": True, "Options": options or {},
                            "IPAM": {"Driver": "default", "Config": [{"Subnet": subnet}]}})
 
     def rm_all(self, names=None, threads=4):

@@ -574,6 +574,72 @@ fn lan_host_reaches_published_ports_only() {
     );
 }
 
+/// Docker 28's `gateway_mode_ipv4=nat-unprotected`: the LAN reaches any port of the network's
+/// containers by routing (not only published ones), while a `nat` network beside it stays
+/// closed, other berth networks stay isolated from it, and the unsupported modes are refused
+/// with nothing created.
+#[test]
+fn nat_unprotected_network_is_routable_from_the_lan_and_still_isolated() {
+    let env = require_setup!("atk-gwm");
+    let (d, topo) = (&env.daemon, &env.topo);
+    const MODE: &str = "com.docker.network.bridge.gateway_mode_ipv4";
+    for (bad, says) in [("routed", "not supported"), ("bogus", "expected nat or")] {
+        let o = d.fails(&[
+            "network",
+            "create",
+            "-o",
+            &format!("{MODE}={bad}"),
+            "gwm-bad",
+        ]);
+        assert!(o.stderr.contains(MODE) && o.stderr.contains(says), "{o}");
+    }
+    assert!(!d.ok(&["network", "ls"]).contains("gwm-bad"));
+    let unprot = format!("{MODE}=nat-unprotected");
+    net_create(d, &["--subnet", "10.74.0.0/24", "-o", &unprot, "gwm-open"]);
+    net_create(d, &["--subnet", "10.75.0.0/24", "gwm-closed"]);
+    let opts = d.ok(&["network", "inspect", "-f", "{{json .Options}}", "gwm-open"]);
+    assert!(opts.contains("nat-unprotected"), "{opts}");
+    run(d, "open-web", "gwm-open", &[], HTTPD);
+    run(d, "closed-web", "gwm-closed", &[], HTTPD);
+    run(d, "closed-client", "gwm-closed", &[], SLEEP);
+    let (open, closed) = (
+        ip4(d, "open-web", "gwm-open"),
+        ip4(d, "closed-web", "gwm-closed"),
+    );
+    let host = topo.host_ip().to_string();
+    let o = topo.in_outside(&["ip", "route", "add", "10.74.0.0/23", "via", &host]);
+    assert!(o.success(), "{o}");
+
+    let out_ns = topo.outside_ns_path();
+    let to = |ip: Ipv4Addr| SocketAddr::from((ip, 80));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            matches!(
+                tcp_probe(&out_ns, to(open), Duration::from_secs(1)),
+                Probe::Connected
+            )
+        }),
+        "LAN → {open}:80 on a nat-unprotected network (routed via the host): no connection"
+    );
+    let p = tcp_probe(&out_ns, to(closed), Duration::from_secs(1));
+    assert!(
+        matches!(p, Probe::TimedOut | Probe::Other(_)),
+        "LAN → {closed}:80 on a nat network: {p:?}"
+    );
+    // Control: the closed container's server answers its neighbour.
+    let client = sandbox(d, "closed-client");
+    let p = tcp_probe(&client, to(closed), Duration::from_secs(2));
+    assert!(
+        matches!(p, Probe::Connected),
+        "neighbour → {closed}:80: {p:?}"
+    );
+    let p = tcp_probe(&client, to(open), Duration::from_secs(1));
+    assert!(
+        matches!(p, Probe::TimedOut | Probe::Other(_)),
+        "gwm-closed's container → {open}:80 on gwm-open (another network): {p:?}"
+    );
+}
+
 /// A service of the host itself (busybox httpd on port 8555 in the host namespace, all
 /// addresses) is reachable from the host and the LAN, but not from containers, through any of
 /// the host's addresses; ICMP to the gateway still works.

@@ -2,7 +2,10 @@
 //! before anything is created, and every error names the offending value.
 
 use super::ipam::{overlaps, pick_subnet, Pool};
-use super::{NetworkRec, Subnet, OPT_BRIDGE_NAME, OPT_HOST_BINDING, OPT_ICC, OPT_MASQ, OPT_MTU};
+use super::{
+    NetworkRec, Subnet, OPT_BRIDGE_NAME, OPT_GW_MODE4, OPT_GW_MODE6, OPT_HOST_BINDING, OPT_ICC,
+    OPT_MASQ, OPT_MTU,
+};
 use crate::error::{EngineError, Result};
 use bollard_stubs::models::NetworkCreateRequest;
 use ipnet::IpNet;
@@ -174,6 +177,19 @@ fn validate_options(options: &std::collections::HashMap<String, String>) -> Resu
                 _ => {
                     return Err(invalid(format!(
                         "invalid value {v:?} for option {k}: expected an MTU between 68 and 65535"
+                    )))
+                }
+            },
+            OPT_GW_MODE4 | OPT_GW_MODE6 => match v.as_str() {
+                "nat" | "nat-unprotected" => {}
+                "routed" | "isolated" => {
+                    return Err(invalid(format!(
+                        "option {k}={v} is not supported by berth: use nat or nat-unprotected"
+                    )))
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "invalid value {v:?} for option {k}: expected nat or nat-unprotected"
                     )))
                 }
             },

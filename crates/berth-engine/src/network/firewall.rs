@@ -10,7 +10,10 @@
 //!
 //! - leaving network X's bridge toward another berth bridge: dropped (isolation both ways);
 //! - internal networks: nothing leaves or enters their bridge except bridge-local traffic;
-//! - entering a bridge from outside: only replies and DNAT'd (published) connections;
+//! - entering a bridge from outside: only replies and DNAT'd (published) connections, unless
+//!   the network's gateway mode for that family is `nat-unprotected` (bridge in `open4`/`open6`):
+//!   then anything routed to its containers' addresses is let in, as Docker 28 does (isolation
+//!   from other berth networks and `--internal` still apply: they are decided first);
 //! - containers reach the host itself only for replies and ICMP (no host services except
 //!   through published ports, whose DNAT sends them to a container, not to the host);
 //! - `masq` bridges are masqueraded toward non-berth interfaces; connections from containers
@@ -50,6 +53,8 @@ pub struct FwNet {
     pub internal: bool,
     pub masquerade: bool,
     pub icc: bool,
+    /// Gateway mode `nat-unprotected` for IPv4 / IPv6: containers reachable by direct routing.
+    pub open: [bool; 2],
     pub subnets: Vec<ipnet::IpNet>,
 }
 
@@ -58,6 +63,8 @@ const BASE: &str = r#"table inet berth {
   set masq { type ifname; }
   set internal { type ifname; }
   set same { type ifname . ifname; }
+  set open4 { type ifname; }
+  set open6 { type ifname; }
   set nets4 { type ipv4_addr; flags interval; }
   set nets6 { type ipv6_addr; flags interval; }
   map ports_ip4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
@@ -73,6 +80,8 @@ const BASE: &str = r#"table inet berth {
     iifname @internal drop
     oifname @internal drop
     oifname @bridges ct status dnat accept
+    oifname @open4 meta nfproto ipv4 accept
+    oifname @open6 meta nfproto ipv6 accept
     oifname @bridges drop
   }
   chain input {
@@ -244,6 +253,11 @@ fn elements(add: bool, n: &FwNet) -> Vec<Change> {
     } else if n.masquerade {
         v.push(inet(element(add, "masq", b())));
     }
+    for (open, set) in n.open.iter().zip(["open4", "open6"]) {
+        if *open && !n.internal {
+            v.push(inet(element(add, set, b())));
+        }
+    }
     if !n.icc {
         v.extend(icc_elements(add, n));
     }
@@ -307,6 +321,7 @@ mod tests {
             internal,
             masquerade: true,
             icc,
+            open: [!internal, false],
             subnets: vec!["10.1.0.0/24".parse().unwrap()],
         }
     }
@@ -334,6 +349,7 @@ mod tests {
             r#"add element inet berth bridges { "br-abc" }
 add element inet berth same { "br-abc" . "br-abc" }
 add element inet berth masq { "br-abc" }
+add element inet berth open4 { "br-abc" }
 add element bridge berth no_icc4 { 10.1.0.0/24 . 10.1.0.0/24 }
 add element bridge berth no_icc6 { fd00:1::/64 . fd00:1::/64 }
 add element inet berth nets4 { 10.1.0.0/24 }
@@ -348,6 +364,7 @@ add element inet berth nets6 { fd00:1::/64 }
         let internal = script(&add(&n));
         assert!(internal.contains("internal { \"br-abc\" }"), "{internal}");
         assert!(!internal.contains("masq"), "{internal}");
+        assert!(!internal.contains("open4"), "internal wins over nat-unprotected: {internal}");
     }
 
     #[test]

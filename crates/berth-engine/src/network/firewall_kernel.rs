@@ -18,6 +18,7 @@ fn net(i: u8, internal: bool, icc: bool, v6: bool) -> FwNet {
         internal,
         masquerade: true,
         icc,
+        open: [i.is_multiple_of(2), v6],
         subnets,
     }
 }

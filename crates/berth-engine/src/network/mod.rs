@@ -37,6 +37,11 @@ pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_MASQ: &str = "com.docker.network.bridge.enable_ip_masquerade";
 pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
 pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
+/// Docker 28's gateway modes: `nat` (default: only published ports reachable from outside) or
+/// `nat-unprotected` (containers also reachable by direct routing). `routed` and `isolated`
+/// are refused (not implemented).
+pub const OPT_GW_MODE4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
+pub const OPT_GW_MODE6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
 pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,6 +128,8 @@ impl NetworkRec {
             internal: self.internal,
             masquerade: self.masquerade(),
             icc: self.icc(),
+            open: [OPT_GW_MODE4, OPT_GW_MODE6]
+                .map(|k| self.options.get(k).is_some_and(|m| m == "nat-unprotected")),
             subnets: self.subnets.iter().map(|s| s.subnet).collect(),
         }
     }
