@@ -179,7 +179,7 @@ def pct(v):
 def share(b, res, e, m, p, base=None):
     """(ratio of the medians, median of the per-round ratios, per-round ratios) of path p ÷ its
     base (the same client's direct path, or `base`)."""
-    d, x = res.get(f"{e} {m} {base or BASE[p]}", []), res.get(f"{e} {m} {p}", [])
+    d, x = res.get(f"{e} {m} {base or BASE.get(p, 'direct')}", []), res.get(f"{e} {m} {p}", [])
     rounds = [xi / di for xi, di in zip(x, d) if xi and di]
     med = b.p50(ok(x)) / b.p50(ok(d)) if ok(x) and ok(d) else None
     return med, b.p50(rounds), rounds

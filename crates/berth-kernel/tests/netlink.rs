@@ -354,6 +354,54 @@ async fn attach_bench() {
     nl.delete_link("br-b").await.unwrap();
 }
 
+/// What the kernel alone charges for one more bridge port as the bridge grows: the same single
+/// netlink request berth's attach makes (veth pair, peer created in another namespace, host
+/// end enslaved and up), timed with 10, 100 and 1000 ports already on the bridge. Nothing of
+/// berth's engine is involved, so this is the floor any engine on a Linux bridge pays. Run with
+/// `cargo test -p berth-kernel --release --test netlink -- --ignored --nocapture bridge_port_cost`.
+#[tokio::test]
+#[ignore]
+async fn bridge_port_cost_bench() {
+    if !privileged("bridge_port_cost_bench") {
+        return;
+    }
+    let host = Ns::new("portcost", "host");
+    let c = Ns::new("portcost", "c");
+    let nl = Netlink::open(&host.path).await.unwrap();
+    nl.ensure_bridge("br-p", Some(1500)).await.unwrap();
+    let mut ports = 0;
+    let mut first = None;
+    for level in [10, 100, 1000] {
+        while ports < level {
+            let (h, p) = (format!("vp{ports}"), format!("e{ports}"));
+            nl.create_veth(&h, "br-p", Some(1500), &c.path, &p)
+                .await
+                .unwrap();
+            ports += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut add = vec![];
+        for _ in 0..40 {
+            let t0 = Instant::now();
+            nl.create_veth("vx", "br-p", Some(1500), &c.path, "ex")
+                .await
+                .unwrap();
+            add.push(t0.elapsed());
+            nl.delete_link("vx").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        add.sort();
+        let p50 = pct(&add, 50);
+        let base = *first.get_or_insert(p50);
+        println!(
+            "{level:>5} ports: add one port p50 {p50:?} p90 {:?} ({:.2}x the 10-port p50)",
+            pct(&add, 90),
+            p50.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    nl.delete_link("br-p").await.unwrap();
+}
+
 /// The route cache agrees with a dump after routes come (an address), go silently (the link
 /// goes down: IPv4 sends no route event), come back (up) and go with their link.
 #[test]
