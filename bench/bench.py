@@ -584,11 +584,13 @@ def iperf_bps(out):
     return j["end"]["sum_received"]["bits_per_second"]
 
 
-def iperf_client(prefix, ip, port=5201, secs=None):
+def iperf_client(prefix, ip, port=5201, secs=None, affinity=None):
+    """Bits/s of one iperf3 stream; `affinity` "n,m" pins the client to CPU n, the server to m."""
     secs = secs or IPERF_T
     last = None
+    pin = ["-A", affinity] if affinity else []
     for _ in range(20):
-        p = subprocess.run(prefix + ["iperf3", "-c", ip, "-p", str(port), "-t", str(secs), "-J"],
+        p = subprocess.run(prefix + ["iperf3", "-c", ip, "-p", str(port), "-t", str(secs), "-J"] + pin,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=secs + 60)
         try:
             return iperf_bps(p.stdout.decode())

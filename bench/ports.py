@@ -48,6 +48,10 @@ BASE = {"routed": "direct", "outside": "routed", "loopback": "direct"}
 TARGET = 0.95                        # published ÷ direct
 FLAT = 1.25                          # start time with 100 ports: last level ÷ first level
 WEB_PORT, IPERF_PORT = 18080, 15202
+# iperf3's client on CPU 0, its server on CPU 1, on every path: where the scheduler puts the
+# two ends (same core or not, next to the softirq work or not) moved single samples by ±30%.
+PIN = E.get("BENCH_PORTS_PIN", "0,1") if (os.cpu_count() or 1) > 1 else None
+PIN_TXT = f", client and server pinned to CPUs {PIN} (`iperf3 -A {PIN}`)" if PIN else ""
 PROBE_PORTS = "30000-30099:1-100"
 
 
@@ -145,7 +149,7 @@ def dataplane(b):
                 prefix, url, ip, port = paths[e][p]
                 try:
                     res[f"{e} {m} {p}"][r] = (wrk(prefix, url, DP_T) if m == "rate"
-                                              else b.iperf_client(prefix, ip, port, DP_T))
+                                              else b.iperf_client(prefix, ip, port, DP_T, PIN))
                 except Exception as ex:
                     b.err(f"{e}: published-port {'connections/s' if m == 'rate' else 'throughput'} ({p})", str(ex))
     b.RESULTS["ports_dp"] = res
@@ -367,7 +371,7 @@ def report_dp(b, w, charts, dp):
       "small file per TCP connection (busybox httpd forks a process per connection, which bounds the rate; "
       "`net.ipv4.tcp_max_tw_buckets=0` in its namespace, so that its TIME_WAIT sockets, 60 s each, do not "
       "refuse the SYNs of wrk's reused source ports and bill one path's leftovers to the next). "
-      "**Throughput**: iperf3, one TCP stream. Paths: *direct* = the client in the engine's host namespace to the "
+      f"**Throughput**: iperf3, one TCP stream{PIN_TXT}. Paths: *direct* = the client in the engine's host namespace to the "
       "container's address and port; *routed* = the client in the outside namespace to the container's address "
       "and port, routed through the host (berth's network has `gateway_mode_ipv4=nat-unprotected` for this; "
       "Docker 20.10 lets routed connections to published container ports in by default); *outside* = the client "
