@@ -88,15 +88,20 @@ try:
     print("rss", [l for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS")] if False else sh("ps", "-o", "rss=", "-p", str(p.pid)).strip())
     if os.environ.get("SMAPS"):
         # Where berthd's resident memory is: anonymous mappings grouped by kind, threads.
-        kinds, cur = {}, None
+        kinds, cur, maps = {}, None, []
         for l in open(f"/proc/{p.pid}/smaps"):
             f = l.split()
             if "-" in f[0] and len(f[0]) > 12 and ":" not in f[0]:
                 cur = f[5] if len(f) > 5 else "[anon]"
+                lo, hi = (int(x, 16) for x in f[0].split("-"))
+                maps.append([cur, (hi - lo) // 1024, 0])
             elif f[0] == "Rss:":
                 kinds[cur] = kinds.get(cur, 0) + int(f[1])
+                maps[-1][2] = int(f[1])
         for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
             print(f"  rss {v / 1024:7.1f} MB  {k}")
+        big = sorted((m for m in maps if m[0] == "[anon]"), key=lambda m: -m[2])[:6]
+        print("  largest anonymous mappings (size KB / resident KB):", [(m[1], m[2]) for m in big])
         print("  threads", len(os.listdir(f"/proc/{p.pid}/task")), "fds", len(os.listdir(f"/proc/{p.pid}/fd")))
     if os.environ.get("HOLD"): input("hold> ")
     if os.environ.get("CHECKMNT"):
