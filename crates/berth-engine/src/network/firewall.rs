@@ -364,7 +364,10 @@ add element inet berth nets6 { fd00:1::/64 }
         let internal = script(&add(&n));
         assert!(internal.contains("internal { \"br-abc\" }"), "{internal}");
         assert!(!internal.contains("masq"), "{internal}");
-        assert!(!internal.contains("open4"), "internal wins over nat-unprotected: {internal}");
+        assert!(
+            !internal.contains("open4"),
+            "internal wins over nat-unprotected: {internal}"
+        );
     }
 
     #[test]
