@@ -62,11 +62,17 @@ try:
         ms2, _ = api.call("POST", f"/containers/{name}/start")
         return ms1 + ms2
     run("probe")
+    mt = None
+    if os.environ.get("MMAPTRACE"):
+        # Which large allocations berthd maps while the containers are created.
+        mt = subprocess.Popen(["strace", "-f", "-e", "trace=mmap,munmap,mremap", "-o", D + "/mmap.txt", "-p", str(p.pid)])
+        time.sleep(1)
     runs, conns = [], []
     for i in range(N):
         runs.append(run(f"c{i}"))
         conns.append(api.call("POST", "/networks/b/connect", {"Container": f"c{i}"})[0])
     def st(x): x = sorted(x); return f"p50 {x[len(x)//2]:.2f} p90 {x[int(len(x)*.9)]:.2f}"
+    if mt: mt.send_signal(2); mt.wait()
     print("run first20", st(runs[:20]), "last20", st(runs[-20:]))
     print("connect first20", st(conns[:20]), "last20", st(conns[-20:]))
     a, d = [], []
@@ -94,14 +100,14 @@ try:
             if "-" in f[0] and len(f[0]) > 12 and ":" not in f[0]:
                 cur = f[5] if len(f) > 5 else "[anon]"
                 lo, hi = (int(x, 16) for x in f[0].split("-"))
-                maps.append([cur, (hi - lo) // 1024, 0])
+                maps.append([cur, (hi - lo) // 1024, 0, f[1]])
             elif f[0] == "Rss:":
                 kinds[cur] = kinds.get(cur, 0) + int(f[1])
                 maps[-1][2] = int(f[1])
         for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
             print(f"  rss {v / 1024:7.1f} MB  {k}")
         big = sorted((m for m in maps if m[0] == "[anon]"), key=lambda m: -m[2])[:6]
-        print("  largest anonymous mappings (size KB / resident KB):", [(m[1], m[2]) for m in big])
+        print("  largest anonymous mappings (size KB / resident KB / perms):", [(m[1], m[2], m[3]) for m in big])
         print("  threads", len(os.listdir(f"/proc/{p.pid}/task")), "fds", len(os.listdir(f"/proc/{p.pid}/fd")))
     if os.environ.get("HOLD"): input("hold> ")
     if os.environ.get("CHECKMNT"):
