@@ -3,8 +3,8 @@
 
 use super::ipam::{overlaps, pick_subnet, Pool};
 use super::{
-    NetworkRec, Subnet, OPT_BRIDGE_NAME, OPT_GW_MODE4, OPT_GW_MODE6, OPT_HOST_BINDING, OPT_ICC,
-    OPT_MASQ, OPT_MTU,
+    NetworkRec, Subnet, GW_MODES, OPT_BRIDGE_NAME, OPT_GW_MODE4, OPT_GW_MODE6, OPT_HOST_BINDING,
+    OPT_ICC, OPT_MASQ, OPT_MTU,
 };
 use crate::error::{EngineError, Result};
 use bollard_stubs::models::NetworkCreateRequest;
@@ -181,7 +181,7 @@ fn validate_options(options: &std::collections::HashMap<String, String>) -> Resu
                 }
             },
             OPT_GW_MODE4 | OPT_GW_MODE6 => match v.as_str() {
-                "nat" | "nat-unprotected" => {}
+                m if GW_MODES.contains(&m) => {}
                 "routed" | "isolated" => {
                     return Err(invalid(format!(
                         "option {k}={v} is not supported by berth: use nat or nat-unprotected"

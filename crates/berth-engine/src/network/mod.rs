@@ -42,6 +42,9 @@ pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
 /// are refused (not implemented).
 pub const OPT_GW_MODE4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
 pub const OPT_GW_MODE6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
+/// The gateway modes berth implements; the second lets the LAN route to the containers.
+pub const GW_MODES: [&str; 2] = ["nat", GW_NAT_UNPROTECTED];
+pub const GW_NAT_UNPROTECTED: &str = "nat-unprotected";
 pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,7 +132,7 @@ impl NetworkRec {
             masquerade: self.masquerade(),
             icc: self.icc(),
             open: [OPT_GW_MODE4, OPT_GW_MODE6]
-                .map(|k| self.options.get(k).is_some_and(|m| m == "nat-unprotected")),
+                .map(|k| self.options.get(k).is_some_and(|m| m == GW_NAT_UNPROTECTED)),
             subnets: self.subnets.iter().map(|s| s.subnet).collect(),
         }
     }
