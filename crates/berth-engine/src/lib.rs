@@ -47,6 +47,8 @@ pub struct Config {
     pub cluster: Option<berth_cluster::ClusterConfig>,
     /// br_netfilter in berthd's namespace (`network/brnf.rs`).
     pub bridge_netfilter: network::brnf::BridgeNetfilter,
+    /// Socket-level forwarding of published ports for the host's TCP clients (`network/socklb.rs`).
+    pub socket_lb: network::socklb::SocketLbMode,
 }
 
 /// One container in memory: its record and a channel that announces state changes.
@@ -147,6 +149,9 @@ impl Engine {
         let running = container::lifecycle::restore(&engine)?;
         engine.restore_networks().await?;
         engine.settle_bridge_netfilter().await?;
+        // Before `adopt` watches the shims: a container found dead there is unpublished, and
+        // its ports must already be entered to be removed.
+        engine.settle_socket_lb()?;
         container::lifecycle::adopt(&engine, running).await;
         engine.encryption_watch();
         engine.overlay_watch();

@@ -4,6 +4,7 @@
 //! knows about containers or networks as the engine models them. Higher layers reach these
 //! functions through narrow traits so their logic can be tested with fakes.
 
+pub mod bpf;
 pub mod netlink;
 pub mod netns;
 pub mod nf_tables;

@@ -421,6 +421,82 @@ fn container_sees_the_outside_clients_real_address() {
 
 // ---------------------------------------------------------------- loopback binding
 
+/// `host_ns`'s TCP client connects to `ip:port`, sends a GET of /hostname, and prints the
+/// socket's peer (`getpeername`) and the answer's body: "PEER_IP PEER_PORT BODY".
+fn peer_and_body(ns: &str, ip: &str, port: u16) -> Output {
+    let script = format!(
+        "import socket\n\
+         s = socket.create_connection(('{ip}', {port}), timeout=3)\n\
+         peer = s.getpeername()\n\
+         s.sendall(b'GET /hostname HTTP/1.0\\r\\n\\r\\n')\n\
+         data = b''\n\
+         while True:\n\
+         \x20   c = s.recv(4096)\n\
+         \x20   if not c: break\n\
+         \x20   data += c\n\
+         print(peer[0], peer[1], data.split(b'\\r\\n\\r\\n', 1)[-1].decode().strip())\n"
+    );
+    berth_tests::in_ns(ns, &["python3", "-c", &script])
+}
+
+/// Socket-level forwarding (`berthd --socket-lb`, on by default where the kernel allows): a
+/// TCP client of berthd's namespace connecting to 127.0.0.1:PORT is connected to the
+/// container itself (its socket's peer is the container's address and port: no packet is
+/// translated); a client in any other namespace is left alone; with `--socket-lb off` the same
+/// client goes through DNAT (peer 127.0.0.1:PORT). Both reach the container.
+#[test]
+fn loopback_clients_connect_straight_to_the_container() {
+    let env = require_setup!("ports-socklb");
+    let (d, topo) = (&env.daemon, &env.topo);
+    run_named(
+        d,
+        "web",
+        &["-p", "8087:80", "-p", "127.0.0.1:8088:80"],
+        HTTPD,
+    );
+    let cip = container_ip(d, "web");
+    expect_body(d, "host → 127.0.0.1:8087", "web", || {
+        host_get(topo, "http://127.0.0.1:8087/hostname")
+    });
+    for port in [8087, 8088] {
+        let o = peer_and_body(topo.host_ns(), "127.0.0.1", port);
+        assert_eq!(
+            o.out(),
+            format!("{cip} 80 web"),
+            "host → 127.0.0.1:{port}: expected a connection straight to the container:\n{o}\nberthd log:\n{}",
+            d.log_tail(30)
+        );
+    }
+    // Another namespace's 127.0.0.1:8087 is its own: nothing there listens.
+    let o = peer_and_body(topo.outside_ns(), "127.0.0.1", 8087);
+    assert!(
+        !o.success() && o.combined().contains("refused"),
+        "outside → its own 127.0.0.1:8087 must be refused (not forwarded to berth's container):\n{o}"
+    );
+    // Stopped: the frontend is gone at once, for the socket path as for DNAT.
+    d.ok(&["stop", "-t", "1", "web"]);
+    let o = host_get(topo, "http://127.0.0.1:8087/hostname");
+    assert_refused(d, "host → 127.0.0.1:8087 right after stop", &o);
+
+    // Its own topology: one berthd per namespace.
+    let topo2 = Topology::new("ports-socklb-off");
+    let plain = Daemon::start_with_args(&topo2, &["--socket-lb", "off"]);
+    berth_tests::image::import_busybox(&plain, BB);
+    run_named(&plain, "web2", &["-p", "8089:80"], HTTPD);
+    expect_body(
+        &plain,
+        "host → 127.0.0.1:8089 (--socket-lb off)",
+        "web2",
+        || host_get(&topo2, "http://127.0.0.1:8089/hostname"),
+    );
+    let o = peer_and_body(topo2.host_ns(), "127.0.0.1", 8089);
+    assert_eq!(
+        o.out(),
+        "127.0.0.1 8089 web2",
+        "--socket-lb off: DNAT path expected:\n{o}"
+    );
+}
+
 #[test]
 fn loopback_binding_is_host_only() {
     let env = require_setup!("ports-loopback");
@@ -1249,6 +1325,8 @@ fn host_process_holding_the_port_is_named_in_the_refusal() {
 
 // ---------------------------------------------------------------- lifecycle
 
+const LO_8082: &str = "http://127.0.0.1:8082/hostname";
+
 #[test]
 fn stop_start_and_rm_follow_the_forwarding() {
     let env = require_setup!("ports-lifecycle");
@@ -1263,9 +1341,14 @@ fn stop_start_and_rm_follow_the_forwarding() {
     let url = format!("http://{}:8082/hostname", topo.host_ip());
     expect_body(d, "outside → 8082", "web", || outside_get(topo, &url));
 
+    expect_body(d, "host → 127.0.0.1:8082", "web", || {
+        host_get(topo, LO_8082)
+    });
     d.ok(&["stop", "-t", "1", "web"]);
     let o = outside_get(topo, &url);
     assert_refused(d, "outside → 8082 right after stop", &o);
+    let o = host_get(topo, LO_8082);
+    assert_refused(d, "host → 127.0.0.1:8082 right after stop", &o);
     assert!(
         port_lines(d, "web", None).is_empty(),
         "port web after stop: {:?}",
@@ -1276,9 +1359,14 @@ fn stop_start_and_rm_follow_the_forwarding() {
     expect_body(d, "outside → 8082 (other)", "other", || {
         outside_get(topo, &url)
     });
+    expect_body(d, "host → 127.0.0.1:8082 (other)", "other", || {
+        host_get(topo, LO_8082)
+    });
     d.ok(&["rm", "-f", "other"]);
     let o = outside_get(topo, &url);
     assert_refused(d, "outside → 8082 right after rm -f other", &o);
+    let o = host_get(topo, LO_8082);
+    assert_refused(d, "host → 127.0.0.1:8082 right after rm -f other", &o);
 
     d.ok(&["start", "web"]);
     expect_body(d, "outside → 8082 after start", "web", || {
@@ -1293,6 +1381,8 @@ fn stop_start_and_rm_follow_the_forwarding() {
     wait_for_status(d, "web", "exited", Duration::from_secs(10));
     let o = outside_get(topo, &url);
     assert_refused(d, "outside → 8082 after the container exited", &o);
+    let o = host_get(topo, LO_8082);
+    assert_refused(d, "host → 127.0.0.1:8082 after the container exited", &o);
 
     d.ok(&["start", "web"]);
     expect_body(d, "outside → 8082 after second start", "web", || {
@@ -1318,10 +1408,27 @@ fn forwarding_survives_berthd_crash_and_restart() {
         o.success() && o.out() == "web",
         "outside → 8083 while berthd is dead:\n{o}"
     );
+    // The host's own clients too: the socket-level program went with berthd, DNAT serves.
+    let lo = "http://127.0.0.1:8083/hostname";
+    let o = host_get(&topo, lo);
+    assert!(
+        o.success() && o.out() == "web",
+        "host → 127.0.0.1:8083 while berthd is dead:\n{o}"
+    );
     d.restart();
     expect_body(&d, "outside → 8083 after restart", "web", || {
         outside_get(&topo, &url)
     });
+    expect_body(&d, "host → 127.0.0.1:8083 after restart", "web", || {
+        host_get(&topo, lo)
+    });
+    let o = peer_and_body(topo.host_ns(), "127.0.0.1", 8083);
+    let cip = container_ip(&d, "web");
+    assert_eq!(
+        o.out(),
+        format!("{cip} 80 web"),
+        "after restart, the port is entered for the socket path again:\n{o}"
+    );
     assert_eq!(port_lines(&d, "web", None), vec!["80/tcp -> 0.0.0.0:8083"]);
     // The restarted daemon still knows the port is taken...
     let o = d.fails(&[
@@ -1380,6 +1487,12 @@ fn forwarding_removed_when_container_exits_while_berthd_is_down() {
     assert_refused(
         &d,
         "outside → 8092 after the container died while berthd was down",
+        &o,
+    );
+    let o = host_get(&topo, "http://127.0.0.1:8092/hostname");
+    assert_refused(
+        &d,
+        "host → 127.0.0.1:8092 after the container died while berthd was down",
         &o,
     );
     assert!(port_lines(&d, "web", None).is_empty());

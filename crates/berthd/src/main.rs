@@ -47,6 +47,12 @@ struct Args {
     /// skip conntrack and the IP hooks (~10-15% more throughput).
     #[arg(long, value_enum, default_value = "auto", value_name = "auto|keep|off")]
     bridge_netfilter: BridgeNetfilter,
+    /// Socket-level forwarding of published TCP ports for clients in berthd's namespace: a
+    /// cgroup BPF program sends `connect()` to 127.0.0.1:PORT straight to the container, so no
+    /// packet is translated. `auto` uses it where the kernel allows (else nftables' DNAT serves
+    /// these clients, as it does all others), `on` requires it, `off` never uses it.
+    #[arg(long, value_enum, default_value = "auto", value_name = "auto|on|off")]
+    socket_lb: SocketLb,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -74,6 +80,13 @@ struct Args {
     /// Seconds before a dead host's endpoints vanish from the others.
     #[arg(long, default_value_t = 10)]
     cluster_lease_ttl: i64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SocketLb {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +161,11 @@ async fn run(args: Args) -> Result<()> {
             BridgeNetfilter::Auto => berth_engine::network::brnf::BridgeNetfilter::Auto,
             BridgeNetfilter::Keep => berth_engine::network::brnf::BridgeNetfilter::Keep,
             BridgeNetfilter::Off => berth_engine::network::brnf::BridgeNetfilter::Off,
+        },
+        socket_lb: match args.socket_lb {
+            SocketLb::Auto => berth_engine::network::socklb::SocketLbMode::Auto,
+            SocketLb::On => berth_engine::network::socklb::SocketLbMode::On,
+            SocketLb::Off => berth_engine::network::socklb::SocketLbMode::Off,
         },
     };
     let dataplane = berth_engine::network::dataplane::KernelDataplane::new()

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use berth_kernel::nf_tables::ruleset::Change;
 use ipnet::IpNet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
 
 /// One container interface to wire up.
@@ -52,6 +52,11 @@ pub trait Dataplane: Send + Sync {
     fn bridge_netfilter_off(&self) -> Result<Vec<String>, String>;
     /// Lets connections to published ports on 127.0.0.1 be routed to the bridge's containers.
     fn route_localnet(&self, bridge: &str) -> Result<(), String>;
+    /// Starts socket-level forwarding of TCP connects made in berthd's namespace
+    /// (`network/socklb.rs`); an error says why it is not available.
+    fn socket_lb_start(&self) -> Result<(), String>;
+    /// Enters (`add`) or removes frontend → backend pairs; nothing while not started.
+    fn socket_lb(&self, add: bool, pairs: &[(SocketAddrV4, SocketAddrV4)]) -> Result<(), String>;
     /// A VXLAN device (learning off) enslaved to `bridge`, for an overlay network, sending
     /// from `local` to UDP port `port` of its remotes.
     async fn ensure_vxlan(
@@ -87,6 +92,8 @@ pub struct KernelDataplane {
     /// The host's routes, kept by route events (a dump per `network create` grows with the
     /// networks); `None` if events cannot be had, and then every question dumps.
     routes: Option<berth_kernel::netlink::RouteWatch>,
+    /// The connect4 program and its map, once started.
+    socklb: std::sync::OnceLock<berth_kernel::bpf::socklb::SocketLb>,
 }
 
 impl KernelDataplane {
@@ -101,7 +108,11 @@ impl KernelDataplane {
                 None
             }
         };
-        Ok(KernelDataplane { host, routes })
+        Ok(KernelDataplane {
+            host,
+            routes,
+            socklb: Default::default(),
+        })
     }
 }
 
@@ -214,6 +225,40 @@ impl Dataplane for KernelDataplane {
     fn route_localnet(&self, bridge: &str) -> Result<(), String> {
         let p = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
         std::fs::write(&p, "1").map_err(|e| format!("{p}: {e}"))
+    }
+
+    fn socket_lb_start(&self) -> Result<(), String> {
+        use berth_kernel::bpf::socklb::{cgroup2_root, SocketLb};
+        if self.socklb.get().is_some() {
+            return Ok(());
+        }
+        let root = cgroup2_root().ok_or("no cgroup v2 hierarchy is mounted")?;
+        let lb = SocketLb::attach(&root).map_err(|e| e.to_string())?;
+        tracing::info!(cgroup = %root.display(), "socket-level forwarding of published ports on");
+        let _ = self.socklb.set(lb);
+        Ok(())
+    }
+
+    fn socket_lb(&self, add: bool, pairs: &[(SocketAddrV4, SocketAddrV4)]) -> Result<(), String> {
+        let Some(lb) = self.socklb.get() else {
+            return Ok(());
+        };
+        let mut errors = Vec::new();
+        for (front, back) in pairs {
+            let r = if add {
+                lb.insert(*front, *back)
+            } else {
+                lb.remove(*front).map(|_| ())
+            };
+            if let Err(e) = r {
+                errors.push(format!("{front}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     async fn ensure_vxlan(
@@ -341,6 +386,20 @@ pub mod fake {
             Ok(())
         }
         fn route_localnet(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn socket_lb_start(&self) -> Result<(), String> {
+            self.call("socklb start".into())
+        }
+        fn socket_lb(
+            &self,
+            add: bool,
+            pairs: &[(SocketAddrV4, SocketAddrV4)],
+        ) -> Result<(), String> {
+            let verb = if add { "add" } else { "remove" };
+            for (f, b) in pairs {
+                self.call(format!("socklb {verb} {f} {b}"))?;
+            }
             Ok(())
         }
         async fn bridges(&self) -> Result<Vec<String>, String> {

@@ -22,6 +22,7 @@ pub mod manage;
 pub mod overlay;
 pub mod ports;
 pub mod publish;
+pub mod socklb;
 pub mod view;
 
 use crate::error::{EngineError, Result};

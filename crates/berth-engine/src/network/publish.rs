@@ -66,6 +66,7 @@ impl Engine {
             let _ = self.update(&c.id, |rec| rec.published.clear());
             return Err(EngineError::Internal(format!("publish ports: {e}")));
         }
+        self.socket_lb_enter(true, &published);
         Ok(published)
     }
 
@@ -75,6 +76,7 @@ impl Engine {
         if c.published.is_empty() {
             return;
         }
+        self.socket_lb_enter(false, &c.published);
         if let Err(e) = self
             .dataplane
             .firewall(&firewall::port_elements("delete", &c.published))
