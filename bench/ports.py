@@ -52,6 +52,8 @@ WEB_PORT, IPERF_PORT = 18080, 15202
 # two ends (same core or not, next to the softirq work or not) moved single samples by ±30%.
 PIN = E.get("BENCH_PORTS_PIN", "0,1") if (os.cpu_count() or 1) > 1 else None
 PIN_TXT = f", client and server pinned to CPUs {PIN} (`iperf3 -A {PIN}`)" if PIN else ""
+WRK_PIN_TXT = (f"; wrk pinned to CPU {PIN.split(',')[0]}, httpd (and the children it forks) to CPU "
+               f"{PIN.split(',')[1]}" if PIN else "")
 PROBE_PORTS = "30000-30099:1-100"
 
 
@@ -69,8 +71,9 @@ def scenario(b):
 
 # ---- 6a. data plane ---------------------------------------------------------------------------
 def wrk(prefix, url, secs):
-    """New connections per second: wrk, one request per connection."""
-    p = subprocess.run(prefix + ["wrk", "-t", "1", "-c", str(WRK_CONNS), "-d", f"{secs}s", "-H", "Connection: close",
+    """New connections per second: wrk, one request per connection (on the client CPU of PIN)."""
+    pin = ["taskset", "-c", PIN.split(",")[0]] if PIN else []
+    p = subprocess.run(prefix + pin + ["wrk", "-t", "1", "-c", str(WRK_CONNS), "-d", f"{secs}s", "-H", "Connection: close",
                                  url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=secs + 60)
     o = p.stdout.decode(errors="replace")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", o)
@@ -103,6 +106,10 @@ def dp_setup(b, eng, host_addr):
     # share one source address (the host's on the bridge, masqueraded), the outside path has
     # its own: without this, whichever path ran last decided the others' rates.
     b.sh(["nsenter", f"--net=/proc/{eng.pid_of('ppweb')}/ns/net", "sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=0"])
+    # httpd forks a child per connection: where the scheduler put it (beside wrk or not) moved
+    # single samples by ±20%. The server (and the children it forks) on the server CPU of PIN.
+    if PIN:
+        os.sched_setaffinity(eng.pid_of("ppweb"), {int(PIN.split(",")[1])})
     hn, out = ["nsenter", host_ns(eng.name)], ["nsenter", "--net=/var/run/netns/" + E["BENCH_NS_OUT"]]
     b.sh(out + ["ip", "route", "replace", SUBNET[eng.name], "via", host_addr])
     return {
@@ -355,7 +362,8 @@ def report(b, w, charts):
         return
     w("## 6. Published ports\n")
     w("Both engines publish on their default host address (0.0.0.0). berth forwards in the kernel only (nftables "
-      "DNAT through maps, one element per port, no proxy process). Docker 20.10 runs with its defaults: iptables "
+      "DNAT through maps, one element per port, no proxy process; TCP clients in the host's own namespace are "
+      "connected to the container at `connect()` by a cgroup BPF program, `--socket-lb`). Docker 20.10 runs with its defaults: iptables "
       f"({b.version(['iptables', '--version'])}) DNAT from other hosts, and a userland proxy (`docker-proxy`, one "
       "process per published port and address family) for connections from the host's own loopback.\n")
     if dp:
@@ -370,13 +378,15 @@ def report_dp(b, w, charts, dp):
       f"(`-p {IPERF_PORT}:5201`). **Connections/s**: `wrk -t1 -c{WRK_CONNS} -H 'Connection: close'`, one GET of a "
       "small file per TCP connection (busybox httpd forks a process per connection, which bounds the rate; "
       "`net.ipv4.tcp_max_tw_buckets=0` in its namespace, so that its TIME_WAIT sockets, 60 s each, do not "
-      "refuse the SYNs of wrk's reused source ports and bill one path's leftovers to the next). "
+      f"refuse the SYNs of wrk's reused source ports and bill one path's leftovers to the next){WRK_PIN_TXT}. "
       f"**Throughput**: iperf3, one TCP stream{PIN_TXT}. Paths: *direct* = the client in the engine's host namespace to the "
       "container's address and port; *routed* = the client in the outside namespace to the container's address "
       "and port, routed through the host (berth's network has `gateway_mode_ipv4=nat-unprotected` for this; "
       "Docker 20.10 lets routed connections to published container ports in by default); *outside* = the client "
       "in the outside namespace to the host's address and published port; *loopback* = the client in the host "
-      f"namespace to 127.0.0.1 and the published port. {DP_ROUNDS} rounds × {DP_T} s per sample; each round runs, "
+      "namespace to 127.0.0.1 and the published port (berth: connected to the container at `connect()` by its "
+      "socket-level forwarding, `berthd --socket-lb`, the default; Docker: docker-proxy). "
+      f"{DP_ROUNDS} rounds × {DP_T} s per sample; each round runs, "
       "for each engine and measure, the four paths back to back (order rotated every round); figures are medians. "
       "% = ratio of the medians to the same client's direct path (outside ÷ routed, loopback ÷ direct; routed ÷ "
       "direct shows what the outside client's extra veth hop and forward cost), median of the per-round ratios "
