@@ -91,6 +91,10 @@ fn connects_in_its_namespace_go_to_the_backend_and_nowhere_else() {
         );
         lb.insert(front, to)?;
         assert_eq!(reach(front, &backend, "backend").map_err(io)?, "backend");
+        // The client's socket reports the frontend it asked for as its peer.
+        let c = TcpStream::connect(front).map_err(io)?;
+        assert_eq!(v4(c.peer_addr().map_err(io)?), front);
+        drop(backend.accept().map_err(io)?);
         // UDP is left alone: a connected UDP socket's peer stays the frontend.
         let u = UdpSocket::bind("127.0.0.1:0").map_err(io)?;
         u.connect(front).map_err(io)?;

@@ -421,29 +421,44 @@ fn container_sees_the_outside_clients_real_address() {
 
 // ---------------------------------------------------------------- loopback binding
 
-/// `host_ns`'s TCP client connects to `ip:port`, sends a GET of /hostname, and prints the
-/// socket's peer (`getpeername`) and the answer's body: "PEER_IP PEER_PORT BODY".
+/// A TCP client in `ns` connects to `ip:port`, sends a GET of /hostname, and prints its
+/// socket's own address (`getsockname`), its peer (`getpeername`) and the answer's body:
+/// "LOCAL_IP PEER_IP PEER_PORT BODY".
+/// The IPv4 gateway of network `net` (the host's address on its bridge).
+fn gateway(d: &Daemon, net: &str) -> String {
+    let v: Value = serde_json::from_str(&d.ok(&["network", "inspect", net])).expect("inspect JSON");
+    v[0]["IPAM"]["Config"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find_map(|x| x["Gateway"].as_str().filter(|g| g.contains('.')))
+        })
+        .unwrap_or_else(|| panic!("no IPv4 gateway in {v}"))
+        .to_string()
+}
+
 fn peer_and_body(ns: &str, ip: &str, port: u16) -> Output {
     let script = format!(
         "import socket\n\
          s = socket.create_connection(('{ip}', {port}), timeout=3)\n\
-         peer = s.getpeername()\n\
+         local, peer = s.getsockname(), s.getpeername()\n\
          s.sendall(b'GET /hostname HTTP/1.0\\r\\n\\r\\n')\n\
          data = b''\n\
          while True:\n\
          \x20   c = s.recv(4096)\n\
          \x20   if not c: break\n\
          \x20   data += c\n\
-         print(peer[0], peer[1], data.split(b'\\r\\n\\r\\n', 1)[-1].decode().strip())\n"
+         print(local[0], peer[0], peer[1], data.split(b'\\r\\n\\r\\n', 1)[-1].decode().strip())\n"
     );
     berth_tests::in_ns(ns, &["python3", "-c", &script])
 }
 
 /// Socket-level forwarding (`berthd --socket-lb`, on by default where the kernel allows): a
 /// TCP client of berthd's namespace connecting to 127.0.0.1:PORT is connected to the
-/// container itself (its socket's peer is the container's address and port: no packet is
-/// translated); a client in any other namespace is left alone; with `--socket-lb off` the same
-/// client goes through DNAT (peer 127.0.0.1:PORT). Both reach the container.
+/// container itself, from the host's address on the bridge (nothing translated: through DNAT
+/// its socket is bound to 127.0.0.1), and still sees 127.0.0.1:PORT as its peer; a client in
+/// any other namespace is left alone; with `--socket-lb off` the same client goes through DNAT.
+/// Both reach the container.
 #[test]
 fn loopback_clients_connect_straight_to_the_container() {
     let env = require_setup!("ports-socklb");
@@ -454,7 +469,7 @@ fn loopback_clients_connect_straight_to_the_container() {
         &["-p", "8087:80", "-p", "127.0.0.1:8088:80"],
         HTTPD,
     );
-    let cip = container_ip(d, "web");
+    let gw = gateway(d, "bridge");
     expect_body(d, "host → 127.0.0.1:8087", "web", || {
         host_get(topo, "http://127.0.0.1:8087/hostname")
     });
@@ -462,7 +477,7 @@ fn loopback_clients_connect_straight_to_the_container() {
         let o = peer_and_body(topo.host_ns(), "127.0.0.1", port);
         assert_eq!(
             o.out(),
-            format!("{cip} 80 web"),
+            format!("{gw} 127.0.0.1 {port} web"),
             "host → 127.0.0.1:{port}: expected a connection straight to the container:\n{o}\nberthd log:\n{}",
             d.log_tail(30)
         );
@@ -492,7 +507,7 @@ fn loopback_clients_connect_straight_to_the_container() {
     let o = peer_and_body(topo2.host_ns(), "127.0.0.1", 8089);
     assert_eq!(
         o.out(),
-        "127.0.0.1 8089 web2",
+        "127.0.0.1 127.0.0.1 8089 web2",
         "--socket-lb off: DNAT path expected:\n{o}"
     );
 }
@@ -1423,10 +1438,10 @@ fn forwarding_survives_berthd_crash_and_restart() {
         host_get(&topo, lo)
     });
     let o = peer_and_body(topo.host_ns(), "127.0.0.1", 8083);
-    let cip = container_ip(&d, "web");
+    let gw = gateway(&d, "bridge");
     assert_eq!(
         o.out(),
-        format!("{cip} 80 web"),
+        format!("{gw} 127.0.0.1 8083 web"),
         "after restart, the port is entered for the socket path again:\n{o}"
     );
     assert_eq!(port_lines(&d, "web", None), vec!["80/tcp -> 0.0.0.0:8083"]);

@@ -10,8 +10,9 @@
 //! what connecting to the container directly is. DNAT stays in place underneath, for UDP,
 //! IPv6, other clients, and whenever the program is absent (an older kernel, no cgroup v2,
 //! `off`, or between berthd's death and its restart, since the kernel detaches the program with
-//! berthd's last descriptor). Visible difference: `getpeername()` on such a client's socket
-//! returns the container's address and port.
+//! berthd's last descriptor). The client's socket reports the address it asked for as its peer
+//! (`getpeername`, as through DNAT); its own address (`getsockname`) is the host's address on
+//! the container's bridge, as for any direct connection to a container.
 
 use super::ports::Published;
 use crate::Engine;

@@ -42,6 +42,8 @@ pub struct Reg(pub u8);
 pub const R0: Reg = Reg(0);
 pub const R1: Reg = Reg(1);
 pub const R2: Reg = Reg(2);
+pub const R3: Reg = Reg(3);
+pub const R4: Reg = Reg(4);
 pub const R6: Reg = Reg(6);
 pub const R10: Reg = Reg(10);
 
@@ -77,6 +79,11 @@ pub fn load32(dst: Reg, src: Reg, off: i16) -> Insn {
 /// `*(u32 *)(dst + off) = src`.
 pub fn store32(dst: Reg, off: i16, src: Reg) -> Insn {
     insn(STX | MEM | W, dst, src, off, 0)
+}
+
+/// `*(u64 *)(dst + off) = src`.
+pub fn store64(dst: Reg, off: i16, src: Reg) -> Insn {
+    insn(STX | MEM | DW, dst, src, off, 0)
 }
 
 /// `dst = imm` (64 bits, two slots).
@@ -154,6 +161,8 @@ mod tests {
                 imm: 0
             }
         );
+        let s = store64(R10, -16, R0);
+        assert_eq!((s.code, s.regs, s.off), (0x7b, 0x0a, -16));
         assert_eq!(
             jne_imm(R2, 6, 3),
             Insn {

@@ -110,6 +110,7 @@ pub struct HashMap {
 }
 
 const MAP_TYPE_HASH: u32 = 1;
+const MAP_TYPE_LRU_HASH: u32 = 9;
 const F_NO_PREALLOC: u32 = 1;
 
 impl HashMap {
@@ -119,12 +120,48 @@ impl HashMap {
         value_size: usize,
         max_entries: u32,
     ) -> Result<Self> {
+        Self::create_as(
+            name,
+            MAP_TYPE_HASH,
+            F_NO_PREALLOC,
+            key_size,
+            value_size,
+            max_entries,
+        )
+    }
+
+    /// A hash map that evicts its least recently used elements when full (its elements are
+    /// preallocated: `max_entries` sets its memory).
+    pub fn create_lru(
+        name: &str,
+        key_size: usize,
+        value_size: usize,
+        max_entries: u32,
+    ) -> Result<Self> {
+        Self::create_as(
+            name,
+            MAP_TYPE_LRU_HASH,
+            0,
+            key_size,
+            value_size,
+            max_entries,
+        )
+    }
+
+    fn create_as(
+        name: &str,
+        map_type: u32,
+        map_flags: u32,
+        key_size: usize,
+        value_size: usize,
+        max_entries: u32,
+    ) -> Result<Self> {
         let mut attr = MapCreate {
-            map_type: MAP_TYPE_HASH,
+            map_type,
             key_size: key_size as u32,
             value_size: value_size as u32,
             max_entries,
-            map_flags: F_NO_PREALLOC,
+            map_flags,
             map_name: name16(name),
             ..Default::default()
         };

@@ -13,8 +13,10 @@
 //! - Lifetime: attached as a BPF link owned by berthd; when berthd exits or dies, the kernel
 //!   detaches it and frees the map, and nftables' DNAT (always in place) serves these clients.
 //! - Not covered, left to nftables: UDP (unconnected sends would need `sendmsg4`/`recvmsg4`),
-//!   IPv6, and addresses not entered here. `getpeername()` on the client's socket returns the
-//!   container's address and port (there is no `getpeername4` program).
+//!   IPv6, and addresses not entered here.
+//! - `getpeername()`: a `cgroup/getpeername4` program reports the address the client asked for
+//!   (the frontend), as with DNAT; connect4 notes it per socket cookie in an LRU map.
+//!   `getsockname()` shows what a direct connection has: the host's address on the bridge.
 
 use super::insn::*;
 use super::HashMap;
@@ -26,6 +28,9 @@ use std::path::{Path, PathBuf};
 const PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 const ATTACH_INET4_CONNECT: u32 = 10;
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+const HELPER_MAP_UPDATE_ELEM: i32 = 2;
+const HELPER_GET_SOCKET_COOKIE: i32 = 46;
+const ATTACH_INET4_GETPEERNAME: u32 = 29;
 const HELPER_GET_NETNS_COOKIE: i32 = 122;
 // Offsets in `struct bpf_sock_addr`.
 const CTX_USER_IP4: i16 = 4;
@@ -34,22 +39,29 @@ const CTX_PROTOCOL: i16 = 36;
 const IPPROTO_TCP: i32 = 6;
 /// Most frontends the map holds (elements are allocated as inserted).
 pub const MAX_ENTRIES: u32 = 65536;
+/// Redirected sockets remembered for `getpeername` (least recently used forgotten first; the
+/// map is preallocated: ~2 MB of kernel memory).
+pub const REV_ENTRIES: u32 = 32768;
 
-/// The connect4 program for the namespace with cookie `netns` and the map `map_fd` of
-/// frontend `(ipv4, port)` → backend `(ipv4, port)`, each 8 bytes: address in network order,
-/// then the port in network order in the low 16 bits of a native-endian u32 (as the context's
-/// `user_port` reads and writes it).
-pub fn program(netns: u64, map_fd: i32) -> Vec<Insn> {
+/// Placeholder offset of a jump to the program's end (`allow`), patched by `link_out`.
+const OUT: i16 = i16::MAX;
+
+/// The connect4 program for the namespace with cookie `netns`, the map `map_fd` of frontend
+/// `(ipv4, port)` → backend `(ipv4, port)`, each 8 bytes: address in network order, then the
+/// port in network order in the low 16 bits of a native-endian u32 (as the context's
+/// `user_port` reads and writes it); and the LRU map `rev_fd` of socket cookie → frontend,
+/// where it notes each socket it redirects (for `getpeername`).
+pub fn connect_program(netns: u64, map_fd: i32, rev_fd: i32) -> Vec<Insn> {
     let mut p = vec![
         mov(R6, R1),                  // r6 = ctx
         load32(R2, R6, CTX_PROTOCOL), // if ctx->protocol != TCP: out
-        jne_imm(R2, IPPROTO_TCP, 18),
+        jne_imm(R2, IPPROTO_TCP, OUT),
         call(HELPER_GET_NETNS_COOKIE), // r0 = cookie of the socket's namespace (r1 = ctx)
     ];
     p.extend(load_imm64(R1, netns));
     p.extend([
-        jne(R0, R1, 14),              // another namespace: out
-        load32(R2, R6, CTX_USER_IP4), // key on the stack: [ip4, port]
+        jne(R0, R1, OUT),             // another namespace: out
+        load32(R2, R6, CTX_USER_IP4), // key on the stack at fp-8: [ip4, port]
         store32(R10, -8, R2),
         load32(R2, R6, CTX_USER_PORT),
         store32(R10, -4, R2),
@@ -59,14 +71,60 @@ pub fn program(netns: u64, map_fd: i32) -> Vec<Insn> {
         mov(R2, R10),
         add_imm(R2, -8),
         call(HELPER_MAP_LOOKUP_ELEM), // r0 = backend or NULL
-        jeq_imm(R0, 0, 4),
+        jeq_imm(R0, 0, OUT),
+        load32(R2, R0, 0), // the destination becomes the backend
+        store32(R6, CTX_USER_IP4, R2),
+        load32(R2, R0, 4),
+        store32(R6, CTX_USER_PORT, R2),
+        mov(R1, R6),
+        call(HELPER_GET_SOCKET_COOKIE), // rev[cookie] = frontend (still at fp-8)
+        store64(R10, -16, R0),
+    ]);
+    p.extend(load_map_fd(R1, rev_fd));
+    p.extend([
+        mov(R2, R10),
+        add_imm(R2, -16),
+        mov(R3, R10),
+        add_imm(R3, -8),
+        mov_imm(R4, 0), // BPF_ANY
+        call(HELPER_MAP_UPDATE_ELEM),
+    ]);
+    link_out(p)
+}
+
+/// The getpeername4 program: a socket that connect4 redirected reports the frontend it asked
+/// for as its peer, as it would through DNAT.
+pub fn getpeername_program(rev_fd: i32) -> Vec<Insn> {
+    let mut p = vec![
+        mov(R6, R1),
+        load32(R2, R6, CTX_PROTOCOL),
+        jne_imm(R2, IPPROTO_TCP, OUT),
+        call(HELPER_GET_SOCKET_COOKIE), // r1 = ctx
+        store64(R10, -8, R0),
+    ];
+    p.extend(load_map_fd(R1, rev_fd));
+    p.extend([
+        mov(R2, R10),
+        add_imm(R2, -8),
+        call(HELPER_MAP_LOOKUP_ELEM),
+        jeq_imm(R0, 0, OUT),
         load32(R2, R0, 0),
         store32(R6, CTX_USER_IP4, R2),
         load32(R2, R0, 4),
         store32(R6, CTX_USER_PORT, R2),
-        mov_imm(R0, 1), // out: allow the connect
-        exit(),
     ]);
+    link_out(p)
+}
+
+/// Appends `r0 = 1; exit` (allow) and points every `OUT` jump at it.
+fn link_out(mut p: Vec<Insn>) -> Vec<Insn> {
+    let out = p.len();
+    for (i, ins) in p.iter_mut().enumerate() {
+        if ins.off == OUT && ins.code & 0x07 == 0x05 {
+            ins.off = (out - i - 1) as i16;
+        }
+    }
+    p.extend([mov_imm(R0, 1), exit()]);
     p
 }
 
@@ -78,34 +136,46 @@ pub fn encode(addr: SocketAddrV4) -> [u8; 8] {
     b
 }
 
-/// The loaded, attached program and its map. Dropping it detaches the program.
+/// The loaded, attached programs and their maps. Dropping it detaches the programs.
 #[derive(Debug)]
 pub struct SocketLb {
     map: HashMap,
-    _prog: OwnedFd,
-    _link: OwnedFd,
+    _rev: HashMap,
+    _progs: [OwnedFd; 2],
+    _links: [OwnedFd; 2],
     cgroup: PathBuf,
 }
 
 impl SocketLb {
-    /// Loads the program for the calling thread's network namespace and attaches it to the
-    /// cgroup directory `cgroup` (a cgroup v2 directory; see `cgroup2_root`).
+    /// Loads the programs for the calling thread's network namespace and attaches them to
+    /// the cgroup directory `cgroup` (a cgroup v2 directory; see `cgroup2_root`).
     pub fn attach(cgroup: &Path) -> Result<Self> {
         let netns = netns_cookie()?;
         let map = HashMap::create("berth_socklb", 8, 8, MAX_ENTRIES)?;
-        let prog = super::load_program(
+        let rev = HashMap::create_lru("berth_socklb_rv", 8, 8, REV_ENTRIES)?;
+        let connect = super::load_program(
             "berth_connect4",
             PROG_TYPE_CGROUP_SOCK_ADDR,
             ATTACH_INET4_CONNECT,
-            &program(netns, map.fd()),
+            &connect_program(netns, map.fd(), rev.fd()),
+        )?;
+        let peer = super::load_program(
+            "berth_getpeer4",
+            PROG_TYPE_CGROUP_SOCK_ADDR,
+            ATTACH_INET4_GETPEERNAME,
+            &getpeername_program(rev.fd()),
         )?;
         let dir = std::fs::File::open(cgroup)
             .map_err(|e| KernelError::io(format!("open cgroup {}", cgroup.display()), e))?;
-        let link = super::attach_cgroup(&prog, &OwnedFd::from(dir), ATTACH_INET4_CONNECT)?;
+        let dir = OwnedFd::from(dir);
+        // getpeername first: a socket is never redirected without its peer being reported.
+        let l_peer = super::attach_cgroup(&peer, &dir, ATTACH_INET4_GETPEERNAME)?;
+        let l_connect = super::attach_cgroup(&connect, &dir, ATTACH_INET4_CONNECT)?;
         Ok(SocketLb {
             map,
-            _prog: prog,
-            _link: link,
+            _rev: rev,
+            _progs: [connect, peer],
+            _links: [l_connect, l_peer],
             cgroup: cgroup.to_path_buf(),
         })
     }
@@ -209,11 +279,14 @@ mod tests {
 
     #[test]
     fn jumps_land_on_the_final_allow() {
-        let p = program(42, 3);
-        let out = p.len() - 2;
-        for (i, ins) in p.iter().enumerate() {
-            if ins.code & 0x07 == 0x05 && ins.code & 0xf0 != 0x80 && ins.code & 0xf0 != 0x90 {
-                assert_eq!(i as i64 + 1 + i64::from(ins.off), out as i64, "jump at {i}");
+        for p in [connect_program(42, 3, 4), getpeername_program(4)] {
+            let out = p.len() - 2;
+            assert_eq!((p[out], p[out + 1]), (mov_imm(R0, 1), exit()));
+            for (i, ins) in p.iter().enumerate() {
+                let jump = ins.code & 0x07 == 0x05 && !matches!(ins.code & 0xf0, 0x80 | 0x90);
+                if jump {
+                    assert_eq!(i as i64 + 1 + i64::from(ins.off), out as i64, "jump at {i}");
+                }
             }
         }
     }
