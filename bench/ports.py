@@ -30,7 +30,7 @@ if QUICK:
     PROBE_M = 2                      # `run -d` samples per engine and kind at each level
     DOCKER_DEADLINE_S = 75           # Docker stops growing this long into scenario 6b
 else:
-    DP_ROUNDS, DP_T = 5, 2
+    DP_ROUNDS, DP_T = 12, 3
     GROW_LEVELS = [0, 50, 100]
     PROBE_M = 8
     DOCKER_DEADLINE_S = 5 * 60

@@ -19,7 +19,7 @@
 # growing below 4 GiB MemAvailable or 14 min into the scenarios), BENCH_SKIP_INSTALL=1, BENCH_SKIP_BUILD=1,
 # BENCH_KEEP=1 (keep the work directory, for debugging), BENCH_BERTH_REV (how the report names
 # the berth build, e.g. with BENCH_SKIP_BUILD=1 and binaries built elsewhere), BENCH_PORTS_ROUNDS
-# and BENCH_PORTS_SECS (scenario 6a's rounds and seconds per sample; default 5 × 2, quick 1 × 1).
+# and BENCH_PORTS_SECS (scenario 6a's rounds and seconds per sample; default 12 × 3, quick 1 × 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
