@@ -11,39 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("BERTH_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("BERTH_REQUIRE_PRIVILEGED=1 but {test} needs root");
-    }
-    eprintln!("skipping {test}: needs root");
-    false
-}
+mod common;
+use common::{privileged, Ns};
 
-/// A throwaway network namespace pinned on a temp file, removed on drop.
-struct Ns {
-    path: PathBuf,
-}
-
-impl Ns {
-    fn new(test: &str, name: &str) -> Ns {
-        let path = std::env::temp_dir()
-            .join("berth-netlink-tests")
-            .join(format!("{}-{test}-{name}", std::process::id()));
-        let _ = netns::remove(&path);
-        netns::create(&path).unwrap_or_else(|e| panic!("create netns {}: {e}", path.display()));
-        Ns { path }
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        if let Err(e) = netns::remove(&self.path) {
-            eprintln!("cleanup: {e}");
-        }
-    }
+fn throwaway(test: &str, name: &str) -> Ns {
+    Ns::new("berth-netlink-tests", test, name)
 }
 
 fn ping_binary() -> Vec<String> {
@@ -91,9 +63,9 @@ async fn bridge_veths_and_traffic() {
     if !privileged("bridge_veths_and_traffic") {
         return;
     }
-    let host = Ns::new("flow", "host");
-    let c1 = Ns::new("flow", "c1");
-    let c2 = Ns::new("flow", "c2");
+    let host = throwaway("flow", "host");
+    let c1 = throwaway("flow", "c1");
+    let c2 = throwaway("flow", "c2");
     let nl = Netlink::open(&host.path).await.unwrap();
 
     let br = nl.ensure_bridge("br-nl", Some(1500)).await.unwrap();
@@ -176,8 +148,8 @@ async fn failed_veth_leaves_nothing_behind() {
     if !privileged("failed_veth_leaves_nothing_behind") {
         return;
     }
-    let host = Ns::new("fail", "host");
-    let c = Ns::new("fail", "c");
+    let host = throwaway("fail", "host");
+    let c = throwaway("fail", "c");
     let nl = Netlink::open(&host.path).await.unwrap();
     let cn = Netlink::open(&c.path).await.unwrap();
     let before = nl.link_names().await.unwrap();
@@ -250,8 +222,8 @@ async fn full_bridge_is_a_clear_error() {
     if !privileged("full_bridge_is_a_clear_error") {
         return;
     }
-    let host = Ns::new("full", "host");
-    let c = Ns::new("full", "c");
+    let host = throwaway("full", "host");
+    let c = throwaway("full", "c");
     let nl = Netlink::open(&host.path).await.unwrap();
     nl.ensure_bridge("br-full", None).await.unwrap();
     let max = berth_kernel::netlink::MAX_BRIDGE_PORTS;
@@ -304,8 +276,8 @@ async fn attach_bench() {
     if !privileged("attach_bench") {
         return;
     }
-    let host = Ns::new("bench", "host");
-    let c = Ns::new("bench", "c");
+    let host = throwaway("bench", "host");
+    let c = throwaway("bench", "c");
     let nl = Netlink::open(&host.path).await.unwrap();
     nl.ensure_bridge("br-b", Some(1500)).await.unwrap();
     nl.add_address("br-b", net("10.213.9.1/24")).await.unwrap();
@@ -365,8 +337,8 @@ fn bridge_port_cost_bench() {
     if !privileged("bridge_port_cost_bench") {
         return;
     }
-    let host = Ns::new("portcost", "host");
-    let c = Ns::new("portcost", "c");
+    let host = throwaway("portcost", "host");
+    let c = throwaway("portcost", "c");
     // The whole bench runs on a thread inside the host namespace, as berthd does (its netlink
     // handle is the current namespace's, so a port's sysctl is written directly).
     let peers = c.path.clone();
@@ -426,7 +398,7 @@ fn route_watch_follows_the_kernel() {
     if !privileged("route_watch_follows_the_kernel") {
         return;
     }
-    let ns = Ns::new("routewatch", "a");
+    let ns = throwaway("routewatch", "a");
     let r = netns::run_in(&ns.path, || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

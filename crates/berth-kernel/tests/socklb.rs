@@ -7,36 +7,10 @@ use berth_kernel::bpf::socklb::{cgroup2_root, SocketLb};
 use berth_kernel::{netns, KernelError};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::time::Duration;
 
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("BERTH_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("BERTH_REQUIRE_PRIVILEGED=1 but {test} needs root");
-    }
-    eprintln!("skipping {test}: needs root");
-    false
-}
-
-struct Ns(PathBuf);
-
-impl Ns {
-    fn new(name: &str) -> Ns {
-        let p = std::env::temp_dir().join(format!("berth-socklb-{}-{name}", std::process::id()));
-        let _ = netns::remove(&p);
-        netns::create(&p).expect("create netns");
-        Ns(p)
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::remove(&self.0);
-    }
-}
+mod common;
+use common::{privileged, Ns};
 
 fn v4(a: SocketAddr) -> SocketAddrV4 {
     match a {
@@ -69,17 +43,20 @@ fn connects_in_its_namespace_go_to_the_backend_and_nowhere_else() {
     let Some(cg) = cgroup2_root() else {
         panic!("no cgroup v2 hierarchy mounted (needed for cgroup BPF programs)");
     };
-    let (a, b) = (Ns::new("a"), Ns::new("b"));
+    let (a, b) = (
+        Ns::new("berth-socklb-tests", "lb", "a"),
+        Ns::new("berth-socklb-tests", "lb", "b"),
+    );
     // A port nothing listens on in namespace a: the frontend.
     let front: SocketAddrV4 = "127.0.0.1:18099".parse().unwrap();
     // Namespace b listens on the frontend itself: its connects must reach that listener.
-    let b_listener = netns::run_in(&b.0, move || {
+    let b_listener = netns::run_in(&b.path, move || {
         netns::set_loopback_up()?;
         TcpListener::bind(front).map_err(io)
     })
     .unwrap();
     let cg2 = cg.clone();
-    let lb = netns::run_in(&a.0, move || {
+    let lb = netns::run_in(&a.path, move || {
         netns::set_loopback_up()?;
         let lb = SocketLb::attach(&cg2)?;
         let backend = TcpListener::bind("127.0.0.1:0").map_err(io)?;
@@ -103,10 +80,10 @@ fn connects_in_its_namespace_go_to_the_backend_and_nowhere_else() {
     })
     .unwrap();
     // Another namespace, while the program is attached: its own listener answers.
-    let got = netns::run_in(&b.0, move || reach(front, &b_listener, "b").map_err(io)).unwrap();
+    let got = netns::run_in(&b.path, move || reach(front, &b_listener, "b").map_err(io)).unwrap();
     assert_eq!(got, "b");
     let (lb, backend) = lb;
-    netns::run_in(&a.0, move || {
+    netns::run_in(&a.path, move || {
         assert!(lb.remove(front)?, "the element was there");
         assert!(!lb.remove(front)?, "removed twice");
         let e = reach(front, &backend, "x").expect_err("removed frontend still forwarded");

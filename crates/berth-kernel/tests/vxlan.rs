@@ -20,45 +20,16 @@
 //! entries programmed on the VXLAN device (Docker's overlay driver works the same way).
 
 use berth_kernel::netlink::Netlink;
-use berth_kernel::netns;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("BERTH_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("BERTH_REQUIRE_PRIVILEGED=1 but {test} needs root");
-    }
-    eprintln!("skipping {test}: needs root");
-    false
-}
+mod common;
+use common::{privileged, Ns};
 
-/// A throwaway network namespace pinned on a temp file, removed on drop.
-struct Ns {
-    path: PathBuf,
-}
-
-impl Ns {
-    fn new(test: &str, name: &str) -> Ns {
-        let path = std::env::temp_dir()
-            .join("berth-vxlan-tests")
-            .join(format!("{}-{test}-{name}", std::process::id()));
-        let _ = netns::remove(&path);
-        netns::create(&path).unwrap_or_else(|e| panic!("create netns {}: {e}", path.display()));
-        Ns { path }
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        if let Err(e) = netns::remove(&self.path) {
-            eprintln!("cleanup: {e}");
-        }
-    }
+fn throwaway(test: &str, name: &str) -> Ns {
+    Ns::new("berth-vxlan-tests", test, name)
 }
 
 /// A child process killed (by its own pid) and reaped on drop.
@@ -162,7 +133,7 @@ struct Overlay {
 }
 
 async fn build_overlay(test: &str) -> Overlay {
-    let ul = Ns::new(test, "ul");
+    let ul = throwaway(test, "ul");
     let ul_nl = Netlink::open(&ul.path).await.unwrap();
     ul_nl
         .ensure_bridge("ulbr", Some(UNDERLAY_MTU))
@@ -170,8 +141,8 @@ async fn build_overlay(test: &str) -> Overlay {
         .unwrap();
     let mut hosts = Vec::new();
     for (x, n, mac) in [("a", 2u8, MAC_A), ("b", 3u8, MAC_B)] {
-        let ns = Ns::new(test, &format!("host-{x}"));
-        let c = Ns::new(test, &format!("c-{x}"));
+        let ns = throwaway(test, &format!("host-{x}"));
+        let c = throwaway(test, &format!("c-{x}"));
         let underlay = ip(&format!("10.240.0.{}", n - 1));
 
         ul_nl
@@ -391,7 +362,7 @@ async fn ensure_vxlan_adopts_and_refuses() {
     if !privileged("ensure_vxlan_adopts_and_refuses") {
         return;
     }
-    let host = Ns::new("ensure", "host");
+    let host = throwaway("ensure", "host");
     let nl = Netlink::open(&host.path).await.unwrap();
     let local = ip("10.240.1.1");
     nl.ensure_bridge("ov0", Some(1450)).await.unwrap();
