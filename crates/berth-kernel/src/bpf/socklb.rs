@@ -12,6 +12,8 @@
 //!   socket's namespace cookie with berthd's, first thing after the protocol.
 //! - Lifetime: attached as a BPF link owned by berthd; when berthd exits or dies, the kernel
 //!   detaches it and frees the map, and nftables' DNAT (always in place) serves these clients.
+//! - Limits: the kernel runs at most 64 programs per cgroup and hook; a berthd beyond that (64
+//!   daemons on one machine) gets an error at start and, with `--socket-lb auto`, runs on DNAT.
 //! - Not covered, left to nftables: UDP (unconnected sends would need `sendmsg4`/`recvmsg4`),
 //!   IPv6, and addresses not entered here.
 //! - `getpeername()`: a `cgroup/getpeername4` program reports the address the client asked for
