@@ -79,17 +79,49 @@ pub fn run_in<T: Send + 'static>(
     })
 }
 
-/// Brings `lo` up in the calling thread's network namespace (SIOCSIFFLAGS).
-pub fn set_loopback_up() -> Result<()> {
+/// A UDP socket of the calling thread's network namespace, to ask the kernel about it.
+fn probe_socket(op: &str) -> Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use std::os::fd::AsRawFd;
-    let sock = socket(
+    socket(
         AddressFamily::Inet,
         SockType::Datagram,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| KernelError::sys("socket", e))?;
+    .map_err(|e| KernelError::sys(format!("socket for {op}"), e))
+}
+
+/// The cookie of the calling thread's network namespace (`SO_NETNS_COOKIE`, Linux 5.14): what
+/// BPF programs see of a socket's namespace (`bpf_get_netns_cookie`).
+pub fn cookie() -> Result<u64> {
+    use std::os::fd::AsRawFd;
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let s = probe_socket("SO_NETNS_COOKIE")?;
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are live locals; the kernel writes at most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            &mut cookie as *mut u64 as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(KernelError::io(
+            "getsockopt SO_NETNS_COOKIE",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(cookie)
+}
+
+/// Brings `lo` up in the calling thread's network namespace (SIOCSIFFLAGS).
+pub fn set_loopback_up() -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = probe_socket("SIOCSIFFLAGS")?;
     // SAFETY: ifreq is plain old data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (i, b) in b"lo\0".iter().enumerate() {

@@ -100,8 +100,16 @@ fn name16(name: &str) -> [u8; 16] {
     b
 }
 
-/// A hash map with fixed-size keys and values, without preallocated elements (memory grows
-/// with what is stored, not with `max_entries`).
+/// What a [`HashMap`] does when it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    /// Refuses new keys; elements are allocated as inserted (memory grows with what is stored).
+    Hash,
+    /// Evicts its least recently used elements; preallocated (`max_entries` sets its memory).
+    Lru,
+}
+
+/// A hash map with fixed-size keys and values.
 #[derive(Debug)]
 pub struct HashMap {
     fd: OwnedFd,
@@ -109,53 +117,19 @@ pub struct HashMap {
     value_size: usize,
 }
 
-const MAP_TYPE_HASH: u32 = 1;
-const MAP_TYPE_LRU_HASH: u32 = 9;
-const F_NO_PREALLOC: u32 = 1;
-
 impl HashMap {
     pub fn create(
         name: &str,
+        kind: MapKind,
         key_size: usize,
         value_size: usize,
         max_entries: u32,
     ) -> Result<Self> {
-        Self::create_as(
-            name,
-            MAP_TYPE_HASH,
-            F_NO_PREALLOC,
-            key_size,
-            value_size,
-            max_entries,
-        )
-    }
-
-    /// A hash map that evicts its least recently used elements when full (its elements are
-    /// preallocated: `max_entries` sets its memory).
-    pub fn create_lru(
-        name: &str,
-        key_size: usize,
-        value_size: usize,
-        max_entries: u32,
-    ) -> Result<Self> {
-        Self::create_as(
-            name,
-            MAP_TYPE_LRU_HASH,
-            0,
-            key_size,
-            value_size,
-            max_entries,
-        )
-    }
-
-    fn create_as(
-        name: &str,
-        map_type: u32,
-        map_flags: u32,
-        key_size: usize,
-        value_size: usize,
-        max_entries: u32,
-    ) -> Result<Self> {
+        // enum bpf_map_type; BPF_F_NO_PREALLOC
+        let (map_type, map_flags) = match kind {
+            MapKind::Hash => (1, 1),
+            MapKind::Lru => (9, 0),
+        };
         let mut attr = MapCreate {
             map_type,
             key_size: key_size as u32,

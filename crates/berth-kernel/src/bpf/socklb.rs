@@ -21,7 +21,7 @@
 //!   `getsockname()` shows what a direct connection has: the host's address on the bridge.
 
 use super::insn::*;
-use super::HashMap;
+use super::{HashMap, MapKind};
 use crate::{KernelError, Result};
 use std::net::SocketAddrV4;
 use std::os::fd::OwnedFd;
@@ -145,16 +145,15 @@ pub struct SocketLb {
     _rev: HashMap,
     _progs: [OwnedFd; 2],
     _links: [OwnedFd; 2],
-    cgroup: PathBuf,
 }
 
 impl SocketLb {
     /// Loads the programs for the calling thread's network namespace and attaches them to
     /// the cgroup directory `cgroup` (a cgroup v2 directory; see `cgroup2_root`).
     pub fn attach(cgroup: &Path) -> Result<Self> {
-        let netns = netns_cookie()?;
-        let map = HashMap::create("berth_socklb", 8, 8, MAX_ENTRIES)?;
-        let rev = HashMap::create_lru("berth_socklb_rv", 8, 8, REV_ENTRIES)?;
+        let netns = crate::netns::cookie()?;
+        let map = HashMap::create("berth_socklb", MapKind::Hash, 8, 8, MAX_ENTRIES)?;
+        let rev = HashMap::create("berth_socklb_rv", MapKind::Lru, 8, 8, REV_ENTRIES)?;
         let connect = super::load_program(
             "berth_connect4",
             PROG_TYPE_CGROUP_SOCK_ADDR,
@@ -178,12 +177,7 @@ impl SocketLb {
             _rev: rev,
             _progs: [connect, peer],
             _links: [l_connect, l_peer],
-            cgroup: cgroup.to_path_buf(),
         })
-    }
-
-    pub fn cgroup(&self) -> &Path {
-        &self.cgroup
     }
 
     /// TCP connects to `frontend` go to `backend` from now on.
@@ -195,39 +189,6 @@ impl SocketLb {
     pub fn remove(&self, frontend: SocketAddrV4) -> Result<bool> {
         self.map.delete(&encode(frontend))
     }
-}
-
-/// The cookie of the calling thread's network namespace (`SO_NETNS_COOKIE`, Linux 5.14).
-pub fn netns_cookie() -> Result<u64> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    use std::os::fd::AsRawFd;
-    let s = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| KernelError::sys("socket for SO_NETNS_COOKIE", e))?;
-    let mut cookie = 0u64;
-    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-    const SO_NETNS_COOKIE: libc::c_int = 71;
-    // SAFETY: `cookie` and `len` are live locals; the kernel writes at most `len` bytes.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_NETNS_COOKIE,
-            &mut cookie as *mut u64 as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(KernelError::io(
-            "getsockopt SO_NETNS_COOKIE",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(cookie)
 }
 
 /// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup` on a unified system,
